@@ -1,0 +1,1 @@
+"""Solidity sources and their committed build artifacts, shipped as package data."""
