@@ -1,0 +1,40 @@
+"""Per-file work for a process-pool worker: one-pass digests plus the perceptual fingerprint."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+
+from pipeline.digest import Digest, IngestError, hash_file
+from pipeline.fingerprint import Fingerprint, fingerprint
+from pipeline.ingest import Caps
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the pipeline needs to know about one file's content."""
+
+    digest: Digest
+    fingerprint: Fingerprint
+
+
+def analyze_file(path: str, cap_image: int, cap_other: int) -> Analysis:
+    """Fingerprint and hash one file (image cap for images, other cap otherwise); raise IngestError naming the file on any problem."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise IngestError(path, "not a regular file")
+        size = info.st_size
+        largest = max(cap_image, cap_other)
+        if size > largest:
+            raise IngestError(path, f"file is {size} bytes, over the cap of {largest} bytes")
+        looks = fingerprint(path)
+        cap = Caps(cap_image, cap_other).limit_for(looks.mime, path)
+        return Analysis(hash_file(path, cap), looks)
+    except IngestError:
+        raise
+    except OSError as exc:
+        raise IngestError(path, exc.strerror or str(exc)) from exc
+    except Exception as exc:
+        raise IngestError(path, f"{type(exc).__name__}: {exc}") from exc
