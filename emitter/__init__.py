@@ -1,0 +1,1 @@
+"""Webhook delivery library: endpoints, dialect signers, durable SQLite outbox, delivery engine, reference receiver."""

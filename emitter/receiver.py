@@ -1,0 +1,151 @@
+"""Reference webhook receiver (aiohttp.web): verifies each request with its dialect, logs it, answers."""
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from emitter import dialects
+from emitter.clock import iso_utc
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the receiver got, whether or not its signature held."""
+
+    delivery_id: str | None
+    event_type: str | None
+    verified: bool
+    body: bytes
+    headers: dict
+    at: float
+
+
+class Receiver:
+    """An HTTP server taking signed webhooks on any path: 200 if the signature holds, else 401."""
+
+    # fail_first answers 500 to the first N requests whatever they carry, to exercise retries.
+
+    def __init__(
+        self,
+        secret: str,
+        dialect: str = "tectra",
+        on_event: Callable[[str], object] | None = None,
+        dump_path: Path | None = None,
+        fail_first: int = 0,
+    ) -> None:
+        self.secret = secret
+        self.dialect = dialects.get(dialect)
+        self.on_event = on_event
+        self.dump_path = Path(dump_path) if dump_path is not None else None
+        self.fail_first = fail_first
+        self.received: list[Received] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._arrived = asyncio.Event()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Start listening; returns the bound port (useful with port=0) and sets .url; OSError if taken."""
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        try:
+            await web.TCPSite(self._runner, host, port).start()
+        except OSError as exc:
+            await self.stop()
+            raise OSError(exc.errno, f"cannot listen on {host}:{port} ({exc.strerror}): choose another port") from exc
+        bound = self._runner.addresses[0][1]
+        self.url = f"http://{host}:{bound}/"
+        return bound
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def wait_for(self, count: int, timeout: float) -> list[Received]:
+        """Wait until at least `count` requests arrived; TimeoutError saying how many did otherwise."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.received) < count:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            raise TimeoutError(f"received {len(self.received)} of {count} webhooks within {timeout}s") from None
+        return self.received
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        """Verify, record, report and answer one request."""
+        body = await request.read()
+        now = time.time()
+        verified = self.dialect.verify_request(self.secret, request.headers, body, now)
+        delivery_id, event_type = self.dialect.identify(request.headers, body)
+        if len(self.received) < self.fail_first:
+            status, answer = 500, {"error": "Failing on purpose (fail_first)"}
+        elif not verified:
+            status, answer = 401, {"error": "Invalid signature"}
+        else:
+            status, answer = 200, {"received": True}
+        self.received.append(Received(delivery_id, event_type, verified, body, dict(request.headers), now))
+        self._arrived.set()
+        if self.on_event is not None:
+            check = "signature ok" if verified else "INVALID SIGNATURE"
+            self.on_event(f"{iso_utc(now)}  {event_type}  {delivery_id}  {check}  -> {status}")
+        if self.dump_path is not None:
+            self._dump(now, delivery_id, event_type, verified, status, dict(request.headers), body)
+        return web.json_response(answer, status=status)
+
+    def _dump(
+        self, now: float, delivery_id: str | None, event_type: str | None, verified: bool,
+        status: int, headers: dict, body: bytes,
+    ) -> None:
+        """Append one JSON line describing a request to dump_path."""
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            payload = body.decode("utf-8", "replace")
+        line = {
+            "at": iso_utc(now), "delivery_id": delivery_id, "event_type": event_type,
+            "verified": verified, "status": status, "headers": headers, "payload": payload,
+        }
+        with self.dump_path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+async def serve_forever(
+    port: int,
+    secret: str,
+    dump: Path | None = None,
+    host: str = "127.0.0.1",
+    printer: Callable[[str], object] = print,
+    dialect: str = "tectra",
+) -> None:
+    """Run a Receiver that prints one line per webhook until cancelled."""
+    receiver = Receiver(secret, dialect=dialect, on_event=printer, dump_path=dump)
+    bound = await receiver.start(host, port)
+    printer(f"Listening for {dialect} webhooks on http://{host}:{bound}/ (Ctrl-C to stop)")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await receiver.stop()
+
+
+def run_listener(
+    port: int,
+    secret: str,
+    dump: Path | None = None,
+    host: str = "127.0.0.1",
+    printer: Callable[[str], object] = print,
+    dialect: str = "tectra",
+) -> None:
+    """Serve webhooks in the foreground until Ctrl-C (for `provsim listen`)."""
+    try:
+        asyncio.run(serve_forever(port, secret, dump, host, printer, dialect))
+    except KeyboardInterrupt:
+        printer("Stopped listening.")

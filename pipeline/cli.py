@@ -1,0 +1,377 @@
+"""The `provsim` command line."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from emitter import outbox
+from emitter.endpoint import Endpoint
+from emitter.receiver import run_listener
+
+from . import payloads
+from .digest import IngestError
+from .ingest import Caps
+from .progress import RunProgress
+from .runner import RunReport, deliver_outbox, run_pipeline
+from .service import Service
+from .settings import DEFAULT_DATA_DIR, Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Provenance registration pipeline simulator with Tectra-compatible webhooks.")
+endpoint_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints kept in the database.")
+signer_app = typer.Typer(no_args_is_help=True, help="The signing key.")
+app.add_typer(endpoint_app, name="endpoint")
+app.add_typer(signer_app, name="signer")
+
+out = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="PROVSIM_DATA_DIR",
+                                       help="State directory (keys, database, downloads).")]
+Db = Annotated[Optional[Path], typer.Option("--db", help="SQLite file (default: DATA_DIR/provsim.db).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+TimeScale = Annotated[float, typer.Option("--time-scale", min=0.0,
+                                          help="Multiply every retry wait (0.001 turns minutes into ms).")]
+Endpoints = Annotated[Optional[list[str]], typer.Option("--endpoint", help="Deliver to this URL too (repeatable).")]
+Secrets = Annotated[Optional[list[str]], typer.Option("--secret", help="Secret of the --endpoint at the same position.")]
+EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def parse_events(value: str | None) -> tuple[str, ...] | None:
+    """An event filter from 'a,b'; unknown names are refused."""
+    if not value:
+        return None
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in payloads.TECTRA_EVENTS]
+    if unknown:
+        fail(f"unknown event {unknown[0]!r}: choose from {', '.join(payloads.TECTRA_EVENTS)}")
+    return names
+
+
+def command_endpoints(urls: list[str] | None, secrets: list[str] | None,
+                      events: list[str] | None) -> list[Endpoint]:
+    """The endpoints given on one command line, paired by position."""
+    urls, secrets, events = urls or [], secrets or [], events or []
+    if len(secrets) > len(urls) or len(events) > len(urls):
+        fail("each --secret and --events belongs to an --endpoint given before it")
+    result = []
+    for i, url in enumerate(urls):
+        try:
+            ep = Endpoint.new(url, secret=secrets[i] if i < len(secrets) else None,
+                              events=parse_events(events[i] if i < len(events) else None),
+                              persistent=False)
+        except ValueError as exc:
+            fail(str(exc))
+        if i >= len(secrets):
+            err.print(f"endpoint {url}: generated secret {ep.secret}", highlight=False)
+        result.append(ep)
+    return result
+
+
+def open_service(data_dir: Path, db: Path | None, **overrides) -> Service:
+    """Open the service on a data directory, with one-line errors for what can go wrong."""
+    try:
+        return Service(Settings(data_dir=data_dir, db_path=db, **overrides))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot open state in {data_dir}: {exc}")
+
+
+def print_report(report: RunReport, as_json: bool) -> None:
+    """The final table of a run (or its JSON)."""
+    if as_json:
+        out.print_json(json.dumps({
+            "items": report.items,
+            "registered": [{"record_id": r.id, "file": r.original_filename, "sha256": r.sha256}
+                           for r in report.registered],
+            "already_registered": [{"record_id": r.id, "file": r.original_filename} for r in report.known],
+            "errors": report.errors,
+            "batches": [{"batch_id": b.id, "merkle_root": b.merkle_root, "leaf_count": b.leaf_count,
+                         "tx_hash": b.tx_hash, "block_number": b.block_number} for b in report.batches],
+            "anchor_errors": report.anchor_errors,
+            "deliveries": report.deliveries,
+            "exit_code": report.exit_code,
+        }))
+        return
+    for line in report.errors + report.anchor_errors:
+        err.print(f"[red]error:[/red] {line}", highlight=False)
+    table = Table(title="provsim run", show_header=False)
+    table.add_row("items", str(report.items))
+    table.add_row("registered", str(len(report.registered)))
+    table.add_row("already registered", str(len(report.known)))
+    table.add_row("refused", str(len(report.errors)))
+    table.add_row("batches anchored", str(len(report.batches)))
+    for b in report.batches:
+        table.add_row(f"  batch {b.id[:8]}", f"{b.leaf_count} leaves, tx {b.tx_hash} (block {b.block_number})")
+    for status, count in sorted(report.deliveries.items()):
+        table.add_row(f"deliveries {status}", str(count))
+    out.print(table)
+
+
+@app.command()
+def run(
+    sources: Annotated[list[str], typer.Argument(help="Files, directories (recursive) and http(s) URLs.")],
+    endpoint: Endpoints = None,
+    secret: Secrets = None,
+    events: EventFilters = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    batch_interval: Annotated[float, typer.Option("--batch-interval", min=0.001)] = 5.0,
+    origin_type: Annotated[Optional[str], typer.Option("--origin-type")] = None,
+    context: Annotated[Optional[str], typer.Option("--context", help="JSON object attached to every record.")] = None,
+    max_image_mb: Annotated[float, typer.Option("--max-image-mb", min=0.0)] = 50,
+    max_other_mb: Annotated[float, typer.Option("--max-other-mb", min=0.0)] = 500,
+    time_scale: TimeScale = 1.0,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Register media and deliver every event it causes; exit 0 when all was delivered."""
+    ctx_obj = parse_context(context)
+    eps = command_endpoints(endpoint, secret, events)
+    service = open_service(
+        data_dir, db, batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
+        caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
+    )
+    service.add_transient_endpoints(eps)
+    with RunProgress(err, enabled=not as_json) as progress:
+        report = asyncio.run(run_pipeline(service, sources, origin_type=origin_type, context=ctx_obj,
+                                          on_item=progress.item, on_total=progress.total))
+    service.close()
+    print_report(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+def parse_context(value: str | None) -> dict | None:
+    """A --context JSON object."""
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        fail(f"--context is not valid JSON: {exc.msg} at position {exc.pos}")
+    if not isinstance(parsed, dict):
+        fail("--context must be a JSON object")
+    return parsed
+
+
+@app.command()
+def verify(
+    files: Annotated[list[Path], typer.Argument(help="Files to verify.")],
+    endpoint: Endpoints = None,
+    secret: Secrets = None,
+    events: EventFilters = None,
+    time_scale: TimeScale = 1.0,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Verify files against the registry and announce each result as content.verified."""
+    from .verify import verify_file
+
+    service = open_service(data_dir, db, time_scale=time_scale)
+    service.add_transient_endpoints(command_endpoints(endpoint, secret, events))
+    results, code = [], 0
+    for f in files:
+        try:
+            data = verify_file(service, f)
+        except IngestError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            code = 2
+            continue
+        service.emit_verified(data)
+        results.append({"file": str(f), **data})
+    summary = asyncio.run(deliver_outbox(service))
+    service.close()
+    if as_json:
+        out.print_json(json.dumps(results if len(files) > 1 else (results[0] if results else None)))
+    else:
+        table = Table(title="provsim verify")
+        for col in ("file", "authentic", "confidence", "record", *("watermark", "sha256", "perceptual_hash", "blockchain")):
+            table.add_column(col)
+        for r in results:
+            table.add_row(r["file"], str(r["authentic"]), f"{r['confidence']:.2f}", r["record_id"] or "-",
+                          *(("pass " if c["passed"] else "fail ") + c["details"] for c in r["checks"].values()))
+        out.print(table)
+    if summary.get("failed"):
+        code |= 1
+    raise typer.Exit(code)
+
+
+@app.command()
+def proof(
+    record_id: str,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print a record's Merkle proof: root, leaf types and values, sibling hashes."""
+    service = open_service(data_dir, db)
+    if service.store.record(record_id) is None:
+        fail(f"record {record_id}: not found in {service.store.path}")
+    result = service.proof(record_id)
+    service.close()
+    if result is None:
+        fail(f"record {record_id}: not in a batch yet (run the pipeline until its batch closes)")
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        out.print(f"root  {result['root']}\nleaf  {result['leaf']['types']} {result['leaf']['values']}")
+        for p in result["proof"]:
+            out.print(f"proof {p}")
+
+
+@signer_app.command("show")
+def signer_show(data_dir: DataDir = DEFAULT_DATA_DIR, as_json: AsJson = False) -> None:
+    """Show the signing key: key id, algorithm, public key."""
+    from .settings import DEFAULT_SIGNER
+    from .signing import Signer
+
+    info = Signer.load_or_create(data_dir, DEFAULT_SIGNER).info()
+    if as_json:
+        out.print_json(json.dumps(info))
+    else:
+        for k, v in info.items():
+            out.print(f"{k:16} {v}", highlight=False)
+
+
+@endpoint_app.command("add")
+def endpoint_add(
+    url: str,
+    secret: Annotated[Optional[str], typer.Option("--secret")] = None,
+    events: Annotated[Optional[str], typer.Option("--events", help="Comma-separated event filter.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Register an endpoint; a generated secret is printed this once."""
+    try:
+        ep = Endpoint.new(url, secret=secret, events=parse_events(events))
+    except ValueError as exc:
+        fail(str(exc))
+    service = open_service(data_dir, db)
+    with service.store.transaction() as conn:
+        outbox.save_endpoint(conn, ep)
+    service.close()
+    shown = {"id": ep.id, "url": ep.url, "events": list(ep.events) if ep.events else list(payloads.TECTRA_EVENTS),
+             "secret": ep.secret, "created_at": ep.created_at}
+    if as_json:
+        out.print_json(json.dumps(shown))
+    else:
+        out.print(f"endpoint {ep.id} -> {ep.url}\nsecret   {ep.secret}  (shown once: save it)", highlight=False)
+
+
+@endpoint_app.command("list")
+def endpoint_list(data_dir: DataDir = DEFAULT_DATA_DIR, db: Db = None, as_json: AsJson = False) -> None:
+    """List the registered endpoints (secrets are not shown)."""
+    service = open_service(data_dir, db)
+    eps = outbox.list_endpoints(service.store.conn, persistent_only=True)
+    service.close()
+    rows = [{"id": e.id, "url": e.url, "events": list(e.events) if e.events else ["*"],
+             "created_at": e.created_at} for e in eps]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("id", "url", "events", "created_at", title="endpoints")
+    for r in rows:
+        table.add_row(r["id"], r["url"], ",".join(r["events"]), r["created_at"])
+    out.print(table)
+
+
+@endpoint_app.command("remove")
+def endpoint_remove(endpoint_id: str, data_dir: DataDir = DEFAULT_DATA_DIR, db: Db = None) -> None:
+    """Remove an endpoint; its pending deliveries are still made."""
+    service = open_service(data_dir, db)
+    with service.store.transaction() as conn:
+        removed = outbox.remove_endpoint(conn, endpoint_id)
+    service.close()
+    if not removed:
+        fail(f"endpoint {endpoint_id}: not found")
+    out.print(f"removed {endpoint_id}")
+
+
+@app.command()
+def deliveries(
+    status: Annotated[Optional[str], typer.Option("--status", help="pending, delivering, delivered or failed.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """List deliveries with their attempt log."""
+    if status not in (None, "pending", "delivering", "delivered", "failed"):
+        fail(f"unknown status {status!r}: choose pending, delivering, delivered or failed")
+    service = open_service(data_dir, db)
+    rows = outbox.list_deliveries(service.store.conn, status=status)
+    service.close()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("delivery", "event", "url", "status", "attempts", "last", title="deliveries")
+    for r in rows:
+        last = r["attempts"][-1] if r["attempts"] else None
+        last_s = "-" if last is None else (str(last["status_code"]) if last["status_code"] else last["error"])
+        table.add_row(r["id"], r["event_type"], r["url"], r["status"], str(len(r["attempts"])), last_s)
+    out.print(table)
+
+
+@app.command()
+def retry(
+    delivery_id: str,
+    time_scale: TimeScale = 1.0,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+) -> None:
+    """Send a delivery again now (same delivery id), and wait for the outcome."""
+    service = open_service(data_dir, db, time_scale=time_scale)
+    with service.store.transaction() as conn:
+        found = outbox.retry_delivery(conn, delivery_id)
+    if not found:
+        service.close()
+        fail(f"delivery {delivery_id}: not found")
+    asyncio.run(deliver_outbox(service))
+    row = outbox.list_deliveries(service.store.conn, delivery_ids=[delivery_id])[0]
+    service.close()
+    out.print(f"{delivery_id}: {row['status']}", highlight=False)
+    raise typer.Exit(0 if row["status"] == "delivered" else 1)
+
+
+@app.command()
+def listen(
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8787,
+    secret: Annotated[str, typer.Option("--secret", help="The endpoint's whsec_ secret.")] = ...,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    dump: Annotated[Optional[Path], typer.Option("--dump", help="Append each delivery as a JSON line.")] = None,
+) -> None:
+    """Reference receiver: verify every delivery, print one line per event, 401 on a bad signature."""
+    run_listener(port, secret, dump=dump, host=host, printer=lambda line: out.print(line, highlight=False))
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Keep the demo's state here (default: a temporary directory).")] = None,
+    media: Annotated[Optional[Path], typer.Option("--media", help="Media directory (default: sample_media/).")] = None,
+) -> None:
+    """Run the pipeline over the sample media on the embedded chain, delivering to a built-in receiver."""
+    from .demo import run_demo
+
+    raise typer.Exit(run_demo(out, err, data_dir=data_dir, media=media))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

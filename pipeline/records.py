@@ -1,0 +1,67 @@
+"""Domain records of the provenance service: registered content and Merkle batches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import keccak
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who signed a record: the organisation and the key it used."""
+
+    org_name: str
+    org_type: str
+    key_name: str
+    key_id: str
+    public_key_hex: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One registered piece of content, as stored."""
+
+    id: str
+    sha256: str
+    blake3: str
+    size: int
+    perceptual_hash: str | None
+    phash_reason: str | None
+    mime: str
+    original_filename: str
+    source: str
+    origin_type: str
+    signed_at: str
+    signature_hex: str
+    signer: Signer
+    context: dict | None
+    batch_id: str | None
+    leaf_index: int | None
+    blockchain_status: str
+
+    def leaf_values(self) -> tuple[str, str, str]:
+        """The Merkle leaf values: sha256, BLAKE3 and keccak256 of the signature (0x-hex)."""
+        return (
+            "0x" + self.sha256,
+            "0x" + self.blake3,
+            "0x" + keccak(bytes.fromhex(self.signature_hex)).hex(),
+        )
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A closed Merkle batch and, once anchored, its on-chain receipt."""
+
+    id: str
+    merkle_root: str
+    leaf_count: int
+    status: str
+    created_at: str
+    tx_hash: str | None = None
+    block_hash: str | None = None
+    block_number: int | None = None
+    chain_id: int | None = None
+    log_index: int | None = None
+    transaction_index: int | None = None
+    network: str | None = None
+    gas_used: int | None = None

@@ -1,0 +1,162 @@
+"""The provenance service of one process: store, signing key and chain, and each state change."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+
+from emitter import outbox
+from emitter.clock import iso_utc
+from emitter.endpoint import Endpoint
+from emitter.event import Event
+
+from . import payloads
+from .analyze import Analysis
+from .chain import AnchorReceipt, Chain
+from .embedded import open_embedded
+from .journal import StoreJournal
+from .merkle import MerkleTree
+from .records import Batch, Record, Signer as SignerRecord
+from .settings import Settings
+from .signing import Signer, signing_message
+from .store import Store
+
+
+class Service:
+    """Opens the state of one data directory and applies each pipeline step atomically."""
+
+    def __init__(self, settings: Settings, chain: Chain | None = None):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(settings.db)
+        self.signer = Signer.load_or_create(settings.data_dir, settings.signer)
+        info = self.signer.info()
+        self.signer_record = SignerRecord(
+            org_name=info["org_name"], org_type=info["org_type"], key_name=info["key_name"],
+            key_id=info["key_id"], public_key_hex=info["public_key_hex"],
+        )
+        self._chain = chain
+        self._journal: StoreJournal | None = None
+        self._registry_ready = False
+        self.extra_endpoints: list[Endpoint] = []
+
+    # chain -----------------------------------------------------------------------
+
+    @property
+    def chain(self) -> Chain:
+        """The chain, opened (and the registry deployed) on first use."""
+        if self._chain is None:
+            self._journal = StoreJournal(self.store)
+            self._chain = open_embedded(self._journal)
+        if not self._registry_ready:
+            known = self.store.deployment(self._chain.chain_id, self._chain.genesis_hash)
+            address = self._chain.ensure_registry(known)
+            with self.store.transaction() as conn:
+                self._write_journal(conn)
+                self.store.save_deployment(conn, self._chain.chain_id, self._chain.genesis_hash, address)
+            self._registry_ready = True
+        return self._chain
+
+    def _write_journal(self, conn) -> None:
+        """Persist the embedded chain's newly sent transactions in the current transaction."""
+        if self._journal is not None:
+            self.store.append_journal(conn, self._journal.take())
+
+    # endpoints -----------------------------------------------------------------
+
+    def add_transient_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
+        """Endpoints given for one command: stored (deliveries refer to them), not listed."""
+        with self.store.transaction() as conn:
+            for ep in endpoints:
+                outbox.save_endpoint(conn, ep)
+        self.extra_endpoints.extend(endpoints)
+
+    def endpoints(self) -> list[Endpoint]:
+        """Where events go now: the persisted endpoints plus this command's own."""
+        return outbox.list_endpoints(self.store.conn, persistent_only=True) + self.extra_endpoints
+
+    def _emit(self, conn, event_type: str, data: dict, key: str | None, timestamp: str) -> str:
+        """Put one event in the outbox, inside the caller's transaction; returns its id."""
+        event = Event.new(event_type, data, timestamp=timestamp, idempotency_key=key)
+        outbox.enqueue(conn, event, self.endpoints())
+        return event.id
+
+    # steps -----------------------------------------------------------------------
+
+    def register(self, analysis: Analysis, source: str, filename: str,
+                 origin_type: str | None = None, context: dict | None = None) -> tuple[Record, str | None]:
+        """Sign and store one analysed item and announce it; returns (record, event id or None if known)."""
+        existing = self.store.record_by_content(analysis.digest.sha256, self.signer.key_id)
+        if existing is not None:
+            return existing, None
+        fp = analysis.fingerprint
+        signed_at = iso_utc(self._now())
+        message = signing_message(analysis.digest.sha256, fp.perceptual_hash, signed_at, self.signer.key_id)
+        rec = Record(
+            id=str(uuid.uuid4()), sha256=analysis.digest.sha256, blake3=analysis.digest.blake3,
+            size=analysis.digest.size, perceptual_hash=fp.perceptual_hash, phash_reason=fp.reason,
+            mime=fp.mime, original_filename=filename, source=source,
+            origin_type=origin_type or fp.origin_type, signed_at=signed_at,
+            signature_hex=self.signer.sign(message).hex(), signer=self.signer_record,
+            context=context, batch_id=None, leaf_index=None, blockchain_status="pending",
+        )
+        with self.store.transaction() as conn:
+            self.store.insert_record(conn, rec)
+            event_id = self._emit(conn, payloads.CONTENT_SIGNED, payloads.content_signed(rec),
+                                  f"content.signed:{rec.id}", signed_at)
+        return rec, event_id
+
+    def close_batch(self, record_ids: list[str]) -> Batch:
+        """Build the Merkle tree over these records and store the closed batch."""
+        records = self.store.records(record_ids)
+        tree = MerkleTree.of([r.leaf_values() for r in records])
+        batch = Batch(id=str(uuid.uuid4()), merkle_root=tree.root_hex, leaf_count=len(records),
+                      status="closed", created_at=iso_utc(self._now()))
+        with self.store.transaction() as conn:
+            self.store.insert_batch(conn, batch, record_ids)
+        return batch
+
+    def anchor_batch(self, batch: Batch) -> tuple[Batch, str]:
+        """Anchor a closed batch on the chain, store the receipt and announce it."""
+        receipt: AnchorReceipt = self.chain.anchor(bytes.fromhex(batch.merkle_root[2:]), batch.leaf_count)
+        anchored = Batch(
+            id=batch.id, merkle_root=batch.merkle_root, leaf_count=batch.leaf_count,
+            status="anchored", created_at=batch.created_at, tx_hash=receipt.transaction_hash,
+            block_hash=receipt.block_hash, block_number=receipt.block_number,
+            chain_id=receipt.chain_id, log_index=receipt.log_index,
+            transaction_index=receipt.transaction_index, network=self.chain.network,
+            gas_used=receipt.gas_used,
+        )
+        record_ids = [r.id for r in self.store.batch_records(batch.id)]
+        with self.store.transaction() as conn:
+            self._write_journal(conn)
+            self.store.mark_anchored(conn, anchored)
+            event_id = self._emit(conn, payloads.BATCH_ANCHORED,
+                                  payloads.batch_anchored(anchored, record_ids),
+                                  f"batch.anchored:{batch.id}:{receipt.transaction_hash}",
+                                  iso_utc(self._now()))
+        return anchored, event_id
+
+    def emit_verified(self, data: dict) -> str:
+        """Announce a verification result."""
+        with self.store.transaction() as conn:
+            return self._emit(conn, payloads.CONTENT_VERIFIED, data,
+                              None, iso_utc(self._now()))
+
+    def proof(self, record_id: str) -> dict | None:
+        """`{"root", "leaf": {"types", "values"}, "proof"}` for a batched record, else None."""
+        rec = self.store.record(record_id)
+        if rec is None or rec.batch_id is None:
+            return None
+        members = self.store.batch_records(rec.batch_id)
+        tree = MerkleTree.of([r.leaf_values() for r in members])
+        return tree.proof_json(rec.leaf_index)
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    @staticmethod
+    def _now() -> float:
+        """Wall-clock time for timestamps."""
+        return time.time()

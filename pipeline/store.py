@@ -1,0 +1,253 @@
+"""The SQLite store: records, batches, chain journal and deployments, beside the webhook outbox."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from emitter import outbox
+
+from .records import Batch, Record, Signer
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+  id TEXT PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  blake3 TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  perceptual_hash TEXT,
+  phash_reason TEXT,
+  mime TEXT NOT NULL,
+  original_filename TEXT NOT NULL,
+  source TEXT NOT NULL,
+  origin_type TEXT NOT NULL,
+  signed_at TEXT NOT NULL,
+  signature_hex TEXT NOT NULL,
+  signer_json TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  context_json TEXT,
+  batch_id TEXT REFERENCES batches(id),
+  leaf_index INTEGER,
+  blockchain_status TEXT NOT NULL DEFAULT 'pending',
+  seq INTEGER NOT NULL,
+  UNIQUE (sha256, key_id)
+);
+CREATE INDEX IF NOT EXISTS records_unbatched ON records(batch_id) WHERE batch_id IS NULL;
+CREATE INDEX IF NOT EXISTS records_batch ON records(batch_id, leaf_index);
+CREATE TABLE IF NOT EXISTS batches (
+  id TEXT PRIMARY KEY,
+  merkle_root TEXT NOT NULL,
+  leaf_count INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  tx_hash TEXT, block_hash TEXT, block_number INTEGER, chain_id INTEGER,
+  log_index INTEGER, transaction_index INTEGER, network TEXT, gas_used INTEGER
+);
+CREATE TABLE IF NOT EXISTS chain_journal (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  raw_tx BLOB NOT NULL,
+  block_timestamp INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deployments (
+  chain_id INTEGER NOT NULL,
+  genesis_hash TEXT NOT NULL,
+  address TEXT NOT NULL,
+  PRIMARY KEY (chain_id, genesis_hash)
+);
+"""
+
+_RECORD_COLUMNS = (
+    "id, sha256, blake3, size, perceptual_hash, phash_reason, mime, original_filename, source, "
+    "origin_type, signed_at, signature_hex, signer_json, key_id, context_json, batch_id, "
+    "leaf_index, blockchain_status"
+)
+
+
+class Store:
+    """One SQLite file holding the service's state and the webhook outbox."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = outbox.connect(self.path)
+        self.conn.isolation_level = None  # explicit BEGIN/COMMIT in transaction()
+        with self.transaction() as conn:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            outbox.init_schema(conn)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit: state change and outbox rows commit together or not at all."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # records -----------------------------------------------------------------
+
+    def insert_record(self, conn: sqlite3.Connection, rec: Record) -> None:
+        """Insert a new record (inside the caller's transaction)."""
+        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM records").fetchone()[0]
+        conn.execute(
+            f"INSERT INTO records ({_RECORD_COLUMNS}, seq) VALUES ({', '.join('?' * 19)})",
+            (
+                rec.id, rec.sha256, rec.blake3, rec.size, rec.perceptual_hash, rec.phash_reason,
+                rec.mime, rec.original_filename, rec.source, rec.origin_type, rec.signed_at,
+                rec.signature_hex, json.dumps(rec.signer.__dict__), rec.signer.key_id,
+                None if rec.context is None else json.dumps(rec.context),
+                rec.batch_id, rec.leaf_index, rec.blockchain_status, seq,
+            ),
+        )
+
+    def record(self, record_id: str) -> Record | None:
+        """The record with this id, or None."""
+        row = self.conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def record_by_content(self, sha256: str, key_id: str | None = None) -> Record | None:
+        """The first record of this SHA-256 (for this key when given), or None."""
+        sql = f"SELECT {_RECORD_COLUMNS} FROM records WHERE sha256 = ?"
+        args: tuple = (sha256,)
+        if key_id is not None:
+            sql += " AND key_id = ?"
+            args += (key_id,)
+        row = self.conn.execute(sql + " ORDER BY seq LIMIT 1", args).fetchone()
+        return _record(row) if row else None
+
+    def records_with_phash(self) -> Iterator[tuple[str, str]]:
+        """(record id, perceptual hash) of every record that has one."""
+        yield from self.conn.execute(
+            "SELECT id, perceptual_hash FROM records WHERE perceptual_hash IS NOT NULL ORDER BY seq"
+        )
+
+    def unbatched_record_ids(self) -> list[str]:
+        """Records accepted but not yet in a batch, oldest first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM records WHERE batch_id IS NULL ORDER BY seq"
+        )]
+
+    def records(self, ids: Iterable[str] | None = None) -> list[Record]:
+        """Records by id (in the given order), or all records in registration order."""
+        if ids is None:
+            rows = self.conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records ORDER BY seq")
+            return [_record(r) for r in rows]
+        by_id = {}
+        ids = list(ids)
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start:chunk_start + 500]
+            rows = self.conn.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM records WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            by_id.update({r[0]: _record(r) for r in rows})
+        return [by_id[i] for i in ids]
+
+    def batch_records(self, batch_id: str) -> list[Record]:
+        """The records of a batch in leaf order."""
+        rows = self.conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE batch_id = ? ORDER BY leaf_index",
+            (batch_id,),
+        )
+        return [_record(r) for r in rows]
+
+    # batches -----------------------------------------------------------------
+
+    def insert_batch(self, conn: sqlite3.Connection, batch: Batch, record_ids: list[str]) -> None:
+        """Close a batch: store it and give each member its leaf index."""
+        conn.execute(
+            "INSERT INTO batches (id, merkle_root, leaf_count, status, created_at) VALUES (?,?,?,?,?)",
+            (batch.id, batch.merkle_root, batch.leaf_count, batch.status, batch.created_at),
+        )
+        conn.executemany(
+            "UPDATE records SET batch_id = ?, leaf_index = ? WHERE id = ?",
+            [(batch.id, i, rid) for i, rid in enumerate(record_ids)],
+        )
+
+    def mark_anchored(self, conn: sqlite3.Connection, batch: Batch) -> None:
+        """Store a batch's receipt and mark its records anchored."""
+        conn.execute(
+            "UPDATE batches SET status = 'anchored', tx_hash = ?, block_hash = ?, block_number = ?,"
+            " chain_id = ?, log_index = ?, transaction_index = ?, network = ?, gas_used = ?"
+            " WHERE id = ?",
+            (batch.tx_hash, batch.block_hash, batch.block_number, batch.chain_id, batch.log_index,
+             batch.transaction_index, batch.network, batch.gas_used, batch.id),
+        )
+        conn.execute(
+            "UPDATE records SET blockchain_status = 'anchored' WHERE batch_id = ?", (batch.id,)
+        )
+
+    def batch(self, batch_id: str) -> Batch | None:
+        """The batch with this id, or None."""
+        row = self.conn.execute(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        return Batch(*row) if row else None
+
+    def batches(self, status: str | None = None) -> list[Batch]:
+        """All batches (of one status when given), oldest first."""
+        sql = f"SELECT {_BATCH_COLUMNS} FROM batches"
+        args: tuple = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            args = (status,)
+        return [Batch(*r) for r in self.conn.execute(sql + " ORDER BY rowid", args)]
+
+    # chain -------------------------------------------------------------------
+
+    def journal_entries(self) -> list[tuple[bytes, int]]:
+        """The embedded chain's journalled raw transactions, in send order."""
+        return [(bytes(r[0]), r[1]) for r in self.conn.execute(
+            "SELECT raw_tx, block_timestamp FROM chain_journal ORDER BY seq"
+        )]
+
+    def append_journal(self, conn: sqlite3.Connection, entries: Iterable[tuple[bytes, int]]) -> None:
+        """Journal raw transactions of the embedded chain (inside the caller's transaction)."""
+        conn.executemany(
+            "INSERT INTO chain_journal (raw_tx, block_timestamp) VALUES (?, ?)", list(entries)
+        )
+
+    def deployment(self, chain_id: int, genesis_hash: str) -> str | None:
+        """The registry address known for this chain, or None."""
+        row = self.conn.execute(
+            "SELECT address FROM deployments WHERE chain_id = ? AND genesis_hash = ?",
+            (chain_id, genesis_hash),
+        ).fetchone()
+        return row[0] if row else None
+
+    def save_deployment(self, conn: sqlite3.Connection, chain_id: int, genesis_hash: str, address: str) -> None:
+        """Remember where the registry lives on this chain."""
+        conn.execute(
+            "INSERT OR REPLACE INTO deployments (chain_id, genesis_hash, address) VALUES (?,?,?)",
+            (chain_id, genesis_hash, address),
+        )
+
+
+_BATCH_COLUMNS = (
+    "id, merkle_root, leaf_count, status, created_at, tx_hash, block_hash, block_number,"
+    " chain_id, log_index, transaction_index, network, gas_used"
+)
+
+
+def _record(row: tuple) -> Record:
+    """A Record from a row in _RECORD_COLUMNS order."""
+    (rid, sha256, blake3, size, phash, reason, mime, name, source, origin, signed_at, sig,
+     signer_json, _key_id, context_json, batch_id, leaf_index, status) = row
+    return Record(
+        id=rid, sha256=sha256, blake3=blake3, size=size, perceptual_hash=phash,
+        phash_reason=reason, mime=mime, original_filename=name, source=source,
+        origin_type=origin, signed_at=signed_at, signature_hex=sig,
+        signer=Signer(**json.loads(signer_json)),
+        context=None if context_json is None else json.loads(context_json),
+        batch_id=batch_id, leaf_index=leaf_index, blockchain_status=status,
+    )

@@ -1,0 +1,103 @@
+"""Verification of a file against the registry: Tectra's four checks and its confidence rule."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import payloads
+from .analyze import analyze_file
+from .fingerprint import PHASH_THRESHOLD, phash_distance
+from .merkle import LEAF_TYPES, leaf_hash
+from .records import Record
+from .service import Service
+from .signing import signing_message, verify_signature
+
+CHECKS = ("watermark", "sha256", "perceptual_hash", "blockchain")
+AUTHENTIC_AT = 2  # of 4 checks passed
+
+
+def score(checks: dict) -> tuple[bool, float]:
+    """Tectra's rule: each check weighs a quarter; authentic when at least 2 of 4 pass."""
+    passed = sum(1 for name in CHECKS if checks[name]["passed"])
+    return passed >= AUTHENTIC_AT, passed / len(CHECKS)
+
+
+def signature_valid(rec: Record) -> bool:
+    """Whether the record's Ed25519 signature verifies under its signer's key."""
+    message = signing_message(rec.sha256, rec.perceptual_hash, rec.signed_at, rec.signer.key_id)
+    return verify_signature(rec.signer.public_key_hex, message, bytes.fromhex(rec.signature_hex))
+
+
+def nearest_by_phash(service: Service, phash: str) -> tuple[str | None, int | None]:
+    """The record whose perceptual hash is closest to this one, and the distance."""
+    best_id, best = None, None
+    for record_id, other in service.store.records_with_phash():
+        d = phash_distance(phash, other)
+        if best is None or d < best:
+            best_id, best = record_id, d
+    return best_id, best
+
+
+def verify_file(service: Service, path: Path) -> dict:
+    """Run the checks on one file and return the `content.verified` data."""
+    caps = service.settings.caps
+    analysis = analyze_file(str(path), caps.image, caps.other)
+    phash = analysis.fingerprint.perceptual_hash
+    rec = service.store.record_by_content(analysis.digest.sha256)
+    distance = None
+    if rec is not None and phash and rec.perceptual_hash:
+        distance = phash_distance(phash, rec.perceptual_hash)
+    elif rec is None and phash:
+        nearest_id, distance = nearest_by_phash(service, phash)
+        if nearest_id is not None and distance <= PHASH_THRESHOLD:
+            rec = service.store.record(nearest_id)
+    sig_ok = rec is not None and signature_valid(rec)
+    checks = {
+        "watermark": {"passed": False, "details": "No watermark stage ran"},
+        "sha256": _sha256_check(rec, analysis.digest.sha256, sig_ok),
+        "perceptual_hash": _phash_check(rec, phash, distance, sig_ok, analysis.fingerprint.reason),
+        "blockchain": _chain_check(service, rec),
+    }
+    authentic, confidence = score(checks)
+    signer = None if rec is None else {"org_name": rec.signer.org_name, "org_type": rec.signer.org_type}
+    return payloads.content_verified(authentic, confidence, rec.id if rec else None, checks, signer)
+
+
+def _sha256_check(rec: Record | None, sha256: str, sig_ok: bool) -> dict:
+    """Exact content match with a record whose signature verifies."""
+    if rec is None or rec.sha256 != sha256:
+        return {"passed": False, "details": "No record with this SHA-256"}
+    if not sig_ok:
+        return {"passed": False, "details": "Exact match, but the record's signature does not verify"}
+    return {"passed": True, "details": "Exact match"}
+
+
+def _phash_check(rec: Record | None, phash: str | None, distance: int | None, sig_ok: bool,
+                 reason: str | None) -> dict:
+    """Perceptual match within the threshold, with a record whose signature verifies."""
+    if phash is None:
+        return {"passed": False, "details": f"No perceptual hash: {reason}"}
+    if distance is None:
+        return {"passed": False, "details": "No record with a perceptual hash"}
+    if distance > PHASH_THRESHOLD:
+        return {"passed": False, "details": f"Distance {distance} (threshold {PHASH_THRESHOLD})"}
+    if not sig_ok:
+        return {"passed": False, "details": f"Distance {distance}, but the record's signature does not verify"}
+    return {"passed": True, "details": f"Distance {distance}"}
+
+
+def _chain_check(service: Service, rec: Record | None) -> dict:
+    """The record's Merkle proof verified on chain against its anchored root."""
+    if rec is None:
+        return {"passed": False, "details": "No matching record"}
+    current = service.store.record(rec.id)
+    if current.blockchain_status != "anchored":
+        return {"passed": False, "details": "Pending"}
+    proof = service.proof(rec.id)
+    batch = service.store.batch(current.batch_id)
+    leaf = leaf_hash(LEAF_TYPES, current.leaf_values())
+    ok = service.chain.verify_proof(
+        bytes.fromhex(proof["root"][2:]), [bytes.fromhex(p[2:]) for p in proof["proof"]], leaf
+    )
+    if not ok:
+        return {"passed": False, "details": f"Proof rejected by the registry on {batch.network}"}
+    return {"passed": True, "details": f"Anchored in block {batch.block_number}, proof verified on chain"}
