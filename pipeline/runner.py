@@ -5,9 +5,13 @@ import asyncio
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
+from emitter import outbox
 from emitter.clock import Clock
 from emitter.engine import DeliveryEngine
 from emitter.sender import AiohttpSender, Sender
@@ -19,6 +23,8 @@ from .fingerprint import fingerprint
 from .ingest import SourceItem, expand_sources, fetch, make_client
 from .records import Batch, Record
 from .service import Service
+
+ItemCallback = Callable[[str, str], None]
 
 
 @dataclass
@@ -52,6 +58,89 @@ def make_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
+class _Run:
+    """The moving parts of one run: analysis pool, batcher, anchorer and delivery engine."""
+
+    def __init__(self, service: Service, engine: DeliveryEngine, pool: ProcessPoolExecutor,
+                 client: httpx.AsyncClient, origin_type: str | None, context: dict | None,
+                 on_item: ItemCallback | None):
+        self.service = service
+        self.engine = engine
+        self.pool = pool
+        self.client = client
+        self.origin_type = origin_type
+        self.context = context
+        self.on_item = on_item or (lambda outcome, label: None)
+        self.report = RunReport()
+        self.anchor_queue: asyncio.Queue[Batch | None] = asyncio.Queue()
+        settings = service.settings
+        self.batcher = Batcher(settings.batch_size, settings.batch_interval, self._close_batch)
+        self.slots = asyncio.Semaphore(settings.workers * 2)
+
+    def _close_batch(self, record_ids: list[str]) -> None:
+        """Store the closed batch and queue it for anchoring."""
+        self.anchor_queue.put_nowait(self.service.close_batch(record_ids))
+
+    def resume(self) -> None:
+        """Pick up what a previous, interrupted run accepted but did not finish."""
+        for batch in self.service.store.batches(status="closed"):
+            self.anchor_queue.put_nowait(batch)
+        for record_id in self.service.store.unbatched_record_ids():
+            self.batcher.add(record_id)
+
+    async def anchorer(self) -> None:
+        """Anchor closed batches one after another until told to stop (None)."""
+        while (batch := await self.anchor_queue.get()) is not None:
+            try:
+                anchored, event_id = self.service.anchor_batch(batch)
+            except Exception as exc:  # one bad batch must not stop the others
+                self.report.anchor_errors.append(f"batch {batch.id}: {exc}")
+                continue
+            self.report.batches.append(anchored)
+            self.report.event_ids.append(event_id)
+            self.engine.notify()
+
+    async def item(self, item: SourceItem | IngestError) -> None:
+        """Take one item through analysis and registration; a bad item is reported, never raised."""
+        async with self.slots:
+            try:
+                if isinstance(item, IngestError):
+                    raise item
+                analysis = await self._analyse(item)
+                rec, event_id = self.service.register(
+                    analysis, item.location, Path(item.display_name).name, self.origin_type, self.context
+                )
+            except Exception as exc:  # bad input must never take the run down
+                message = str(exc) if isinstance(exc, IngestError) else \
+                    f"{item.display_name}: {type(exc).__name__}: {exc}"
+                self.report.errors.append(message)
+                self.on_item("error", message)
+                return
+        if event_id is None:
+            self.report.known.append(rec)
+            self.on_item("known", rec.original_filename)
+            return
+        self.report.registered.append(rec)
+        self.report.event_ids.append(event_id)
+        self.batcher.add(rec.id)
+        self.engine.notify()
+        self.on_item("registered", rec.original_filename)
+
+    async def _analyse(self, item: SourceItem) -> Analysis:
+        """Hash and fingerprint one item off the event loop; URLs are hashed while they stream."""
+        loop = asyncio.get_running_loop()
+        settings = self.service.settings
+        if item.kind == "url":
+            download_dir = settings.data_dir / "downloads"
+            download_dir.mkdir(parents=True, exist_ok=True)
+            path, digest = await fetch(item, download_dir, self.client, settings.caps)
+            fp = await loop.run_in_executor(self.pool, fingerprint, str(path))
+            return Analysis(digest=digest, fingerprint=fp)
+        return await loop.run_in_executor(
+            self.pool, analyze_file, item.location, settings.caps.image, settings.caps.other
+        )
+
+
 async def run_pipeline(
     service: Service,
     sources: Sequence[str],
@@ -59,126 +148,47 @@ async def run_pipeline(
     origin_type: str | None = None,
     context: dict | None = None,
     sender: Sender | None = None,
-    on_item: Callable[[str, str], None] | None = None,
+    on_item: ItemCallback | None = None,
     on_total: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """Run every source through the pipeline and deliver every event it caused."""
+    """Run every source through the pipeline and deliver every event it caused (and any left over)."""
     settings = service.settings
-    report = RunReport()
-    loop = asyncio.get_running_loop()
     _ = service.chain  # open the chain and deploy the registry before the first batch
-    anchor_queue: asyncio.Queue[Batch | None] = asyncio.Queue()
-
-    def close(ids: list[str]) -> None:
-        anchor_queue.put_nowait(service.close_batch(ids))
-
-    batcher = Batcher(settings.batch_size, settings.batch_interval, close)
-    for batch in service.store.batches(status="closed"):
-        anchor_queue.put_nowait(batch)  # closed before a crash, never anchored
-    for record_id in service.store.unbatched_record_ids():
-        batcher.add(record_id)  # accepted before a crash, never batched
-
+    unfinished = _unfinished_event_ids(service)
     items = list(expand_sources(sources))
-    report.items = len(items)
     if on_total:
         on_total(len(items))
-
-    async with _sender_or(sender) as active_sender:
+    async with AsyncExitStack() as stack:
+        active_sender = sender or await stack.enter_async_context(AiohttpSender())
+        client = await stack.enter_async_context(make_client())
+        pool = stack.enter_context(make_pool(settings.workers))
         engine = DeliveryEngine(service.store.path, Clock(settings.time_scale), active_sender)
-        producer_done = asyncio.Event()
-        engine_task = asyncio.create_task(engine.run_until_idle(producer_done))
-
-        async def anchorer() -> None:
-            while (batch := await anchor_queue.get()) is not None:
-                try:
-                    anchored, event_id = service.anchor_batch(batch)
-                except Exception as exc:  # one bad batch must not stop the others
-                    report.anchor_errors.append(f"batch {batch.id}: {exc}")
-                    continue
-                report.batches.append(anchored)
-                report.event_ids.append(event_id)
-                engine.notify()
-
-        anchor_task = asyncio.create_task(anchorer())
-        limit = asyncio.Semaphore(settings.workers * 2)
-        with make_pool(settings.workers) as pool:
-            async with make_client() as client:
-                download_dir = settings.data_dir / "downloads"
-
-                async def one(item: SourceItem | IngestError) -> None:
-                    async with limit:
-                        try:
-                            if isinstance(item, IngestError):
-                                raise item
-                            analysis, path = await _analyse(item, pool, client, download_dir, settings.caps, loop)
-                            rec, event_id = service.register(
-                                analysis, item.location, Path(item.display_name).name, origin_type, context
-                            )
-                        except IngestError as exc:
-                            report.errors.append(str(exc))
-                            if on_item:
-                                on_item("error", str(exc))
-                            return
-                        except Exception as exc:  # bad input must never take the run down
-                            message = f"{getattr(item, 'location', item)}: {type(exc).__name__}: {exc}"
-                            report.errors.append(message)
-                            if on_item:
-                                on_item("error", message)
-                            return
-                    if event_id is None:
-                        report.known.append(rec)
-                        if on_item:
-                            on_item("known", rec.original_filename)
-                        return
-                    report.registered.append(rec)
-                    report.event_ids.append(event_id)
-                    batcher.add(rec.id)
-                    engine.notify()
-                    if on_item:
-                        on_item("registered", rec.original_filename)
-
-                await asyncio.gather(*(one(item) for item in items))
-        batcher.flush()  # the input has ended: no later leaf can join the open batch
-        anchor_queue.put_nowait(None)
+        run = _Run(service, engine, pool, client, origin_type, context, on_item)
+        run.report.items = len(items)
+        producers_done = asyncio.Event()
+        engine_task = asyncio.create_task(engine.run_until_idle(producers_done))
+        anchor_task = asyncio.create_task(run.anchorer())
+        run.resume()
+        await asyncio.gather(*(run.item(item) for item in items))
+        run.batcher.flush()  # the input has ended: no later leaf can join the open batch
+        run.anchor_queue.put_nowait(None)
         await anchor_task
-        producer_done.set()
-        report.deliveries = await engine_task
-    return report
+        producers_done.set()
+        await engine_task
+    run.report.deliveries = outbox.summary(service.store.conn, event_ids=unfinished + run.report.event_ids)
+    return run.report
+
+
+def _unfinished_event_ids(service: Service) -> list[str]:
+    """Events whose deliveries an earlier run left pending: this run delivers them too."""
+    rows = outbox.list_deliveries(service.store.conn, status="pending") + \
+        outbox.list_deliveries(service.store.conn, status="delivering")
+    return sorted({row["event_id"] for row in rows})
 
 
 async def deliver_outbox(service: Service, sender: Sender | None = None) -> dict:
     """Deliver everything waiting in the outbox (retries included); returns the delivery counts."""
-    async with _sender_or(sender) as active_sender:
+    async with AsyncExitStack() as stack:
+        active_sender = sender or await stack.enter_async_context(AiohttpSender())
         engine = DeliveryEngine(service.store.path, Clock(service.settings.time_scale), active_sender)
-        done = asyncio.Event()
-        done.set()
-        return await engine.run_until_idle(done)
-
-
-async def _analyse(item: SourceItem, pool, client, download_dir: Path, caps, loop) -> tuple[Analysis, Path]:
-    """Hash and fingerprint one item off the event loop; URLs are hashed while they stream."""
-    if item.kind == "url":
-        download_dir.mkdir(parents=True, exist_ok=True)
-        path, digest = await fetch(item, download_dir, client, caps)
-        fp = await loop.run_in_executor(pool, fingerprint, str(path))
-        return Analysis(digest=digest, fingerprint=fp), path
-    analysis = await loop.run_in_executor(pool, analyze_file, item.location, caps.image, caps.other)
-    return analysis, Path(item.location)
-
-
-class _sender_or:
-    """Use the given sender, or open (and close) an aiohttp one for this run."""
-
-    def __init__(self, sender: Sender | None):
-        self._given = sender
-        self._own: AiohttpSender | None = None
-
-    async def __aenter__(self) -> Sender:
-        if self._given is not None:
-            return self._given
-        self._own = AiohttpSender()
-        return await self._own.__aenter__()
-
-    async def __aexit__(self, *exc) -> None:
-        if self._own is not None:
-            await self._own.__aexit__(*exc)
+        return await engine.run_until_idle(None)

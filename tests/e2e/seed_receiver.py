@@ -27,7 +27,7 @@ class Delivery:
 class SeedReceiver:
     """ThreadingHTTPServer on 127.0.0.1 answering like the seed: 401 on a bad signature, else 200."""
 
-    def __init__(self, secret: str, delay: float = 0.0):
+    def __init__(self, secret: str, delay: float = 0.0, port: int = 0):
         self.secret = secret
         self.delay = delay
         self.deliveries: list[Delivery] = []
@@ -53,7 +53,7 @@ class SeedReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/tectra"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
