@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.digest import Digest, IngestError, hash_file
@@ -38,3 +39,14 @@ def analyze_file(path: str, cap_image: int, cap_other: int) -> Analysis:
         raise IngestError(path, exc.strerror or str(exc)) from exc
     except Exception as exc:
         raise IngestError(path, f"{type(exc).__name__}: {exc}") from exc
+
+
+def analyze_files(paths: Sequence[str], cap_image: int, cap_other: int) -> list[Analysis | IngestError]:
+    """analyze_file over several files in one worker call; each failure is returned in its place."""
+    results: list[Analysis | IngestError] = []
+    for path in paths:
+        try:
+            results.append(analyze_file(path, cap_image, cap_other))
+        except IngestError as exc:
+            results.append(exc)
+    return results

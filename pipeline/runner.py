@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
@@ -16,7 +15,7 @@ from emitter.clock import Clock
 from emitter.engine import DeliveryEngine
 from emitter.sender import AiohttpSender, Sender
 
-from .analyze import Analysis, analyze_file
+from .analyze import Analysis, analyze_files
 from .batcher import Batcher
 from .digest import IngestError
 from .fingerprint import fingerprint
@@ -25,6 +24,7 @@ from .records import Batch, Record
 from .service import Service
 
 ItemCallback = Callable[[str, str], None]
+CHUNK = 8  # files per worker call: fewer round trips, still an even spread over the workers
 
 
 @dataclass
@@ -49,13 +49,6 @@ class RunReport:
         if self.errors:
             code |= 2
         return code
-
-
-def make_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes for the CPU-bound hashing and perceptual hashing."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["pipeline.analyze"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
 class _Run:
@@ -100,45 +93,72 @@ class _Run:
             self.report.event_ids.append(event_id)
             self.engine.notify()
 
-    async def item(self, item: SourceItem | IngestError) -> None:
-        """Take one item through analysis and registration; a bad item is reported, never raised."""
+    async def feed(self, items: Sequence[SourceItem | IngestError]) -> None:
+        """Analyse and register every item: local files in small chunks per worker call, URLs one by one."""
+        files = [i for i in items if isinstance(i, SourceItem) and i.kind == "file"]
+        urls = [i for i in items if isinstance(i, SourceItem) and i.kind == "url"]
+        for refused in (i for i in items if isinstance(i, IngestError)):
+            self._refuse(str(refused))
+        size = max(1, min(CHUNK, len(files) // (self.service.settings.workers * 4)))
+        chunks = [files[i:i + size] for i in range(0, len(files), size)]
+        await asyncio.gather(*(self._files(c) for c in chunks), *(self._url(u) for u in urls))
+
+    async def _files(self, chunk: list[SourceItem]) -> None:
+        """Hash and fingerprint a chunk of files in a worker, then register them."""
+        caps = self.service.settings.caps
+        async with self.slots:
+            results = await asyncio.get_running_loop().run_in_executor(
+                self.pool, analyze_files, [i.location for i in chunk], caps.image, caps.other
+            )
+        self._register(list(zip(chunk, results)))
+
+    async def _url(self, item: SourceItem) -> None:
+        """Download (hashing as it streams), fingerprint in a worker, then register."""
+        settings = self.service.settings
         async with self.slots:
             try:
-                if isinstance(item, IngestError):
-                    raise item
-                analysis = await self._analyse(item)
-                rec, event_id = self.service.register(
-                    analysis, item.location, Path(item.display_name).name, self.origin_type, self.context
-                )
+                download_dir = settings.data_dir / "downloads"
+                download_dir.mkdir(parents=True, exist_ok=True)
+                path, digest = await fetch(item, download_dir, self.client, settings.caps)
+                fp = await asyncio.get_running_loop().run_in_executor(self.pool, fingerprint, str(path))
+                result: Analysis | IngestError = Analysis(digest=digest, fingerprint=fp)
+            except IngestError as exc:
+                result = exc
             except Exception as exc:  # bad input must never take the run down
-                message = str(exc) if isinstance(exc, IngestError) else \
-                    f"{item.display_name}: {type(exc).__name__}: {exc}"
-                self.report.errors.append(message)
-                self.on_item("error", message)
-                return
-        if event_id is None:
-            self.report.known.append(rec)
-            self.on_item("known", rec.original_filename)
-            return
-        self.report.registered.append(rec)
-        self.report.event_ids.append(event_id)
-        self.batcher.add(rec.id)
-        self.engine.notify()
-        self.on_item("registered", rec.original_filename)
+                result = IngestError(item.display_name, f"{type(exc).__name__}: {exc}")
+        self._register([(item, result)])
 
-    async def _analyse(self, item: SourceItem) -> Analysis:
-        """Hash and fingerprint one item off the event loop; URLs are hashed while they stream."""
-        loop = asyncio.get_running_loop()
-        settings = self.service.settings
-        if item.kind == "url":
-            download_dir = settings.data_dir / "downloads"
-            download_dir.mkdir(parents=True, exist_ok=True)
-            path, digest = await fetch(item, download_dir, self.client, settings.caps)
-            fp = await loop.run_in_executor(self.pool, fingerprint, str(path))
-            return Analysis(digest=digest, fingerprint=fp)
-        return await loop.run_in_executor(
-            self.pool, analyze_file, item.location, settings.caps.image, settings.caps.other
-        )
+    def _register(self, pairs: list[tuple[SourceItem, Analysis | IngestError]]) -> None:
+        """Register the analysed items of one chunk in one transaction; report the refused ones."""
+        good = [(item, a) for item, a in pairs if isinstance(a, Analysis)]
+        for _, refused in (p for p in pairs if not isinstance(p[1], Analysis)):
+            self._refuse(str(refused))
+        if not good:
+            return
+        try:
+            results = self.service.register_many(
+                [(a, item.location, Path(item.display_name).name) for item, a in good],
+                self.origin_type, self.context,
+            )
+        except Exception as exc:  # e.g. the database refused the write: name every item, go on
+            for item, _ in good:
+                self._refuse(f"{item.display_name}: not registered: {type(exc).__name__}: {exc}")
+            return
+        for rec, event_id in results:
+            if event_id is None:
+                self.report.known.append(rec)
+                self.on_item("known", rec.original_filename)
+                continue
+            self.report.registered.append(rec)
+            self.report.event_ids.append(event_id)
+            self.batcher.add(rec.id)
+            self.on_item("registered", rec.original_filename)
+        self.engine.notify()
+
+    def _refuse(self, message: str) -> None:
+        """Count one refused item with its one-line reason."""
+        self.report.errors.append(message)
+        self.on_item("error", message)
 
 
 async def run_pipeline(
@@ -153,6 +173,7 @@ async def run_pipeline(
 ) -> RunReport:
     """Run every source through the pipeline and deliver every event it caused (and any left over)."""
     settings = service.settings
+    pool = service.pool  # workers start importing while the chain opens
     _ = service.chain  # open the chain and deploy the registry before the first batch
     unfinished = _unfinished_event_ids(service)
     items = list(expand_sources(sources))
@@ -161,7 +182,6 @@ async def run_pipeline(
     async with AsyncExitStack() as stack:
         active_sender = sender or await stack.enter_async_context(AiohttpSender())
         client = await stack.enter_async_context(make_client())
-        pool = stack.enter_context(make_pool(settings.workers))
         engine = DeliveryEngine(service.store.path, Clock(settings.time_scale), active_sender)
         run = _Run(service, engine, pool, client, origin_type, context, on_item)
         run.report.items = len(items)
@@ -169,7 +189,7 @@ async def run_pipeline(
         engine_task = asyncio.create_task(engine.run_until_idle(producers_done))
         anchor_task = asyncio.create_task(run.anchorer())
         run.resume()
-        await asyncio.gather(*(run.item(item) for item in items))
+        await run.feed(items)
         run.batcher.flush()  # the input has ended: no later leaf can join the open batch
         run.anchor_queue.put_nowait(None)
         await anchor_task

@@ -1,9 +1,11 @@
 """The provenance service of one process: store, signing key and chain, and each state change."""
 from __future__ import annotations
 
+import multiprocessing
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 from emitter import outbox
 from emitter.clock import iso_utc
@@ -38,6 +40,7 @@ class Service:
         self._chain = chain
         self._journal: StoreJournal | None = None
         self._registry_ready = False
+        self._pool: ProcessPoolExecutor | None = None
         self.extra_endpoints: list[Endpoint] = []
 
     # chain -----------------------------------------------------------------------
@@ -61,6 +64,17 @@ class Service:
         """Persist the embedded chain's newly sent transactions in the current transaction."""
         if self._journal is not None:
             self.store.append_journal(conn, self._journal.take())
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        """Worker processes for hashing and perceptual hashing, started on first use and kept."""
+        if self._pool is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["pipeline.analyze"])
+            self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx)
+            for _ in range(self.settings.workers):
+                self._pool.submit(time.sleep, 0)  # start the workers now, not at the first item
+        return self._pool
 
     # endpoints -----------------------------------------------------------------
 
@@ -86,13 +100,39 @@ class Service:
     def register(self, analysis: Analysis, source: str, filename: str,
                  origin_type: str | None = None, context: dict | None = None) -> tuple[Record, str | None]:
         """Sign and store one analysed item and announce it; returns (record, event id or None if known)."""
-        existing = self.store.record_by_content(analysis.digest.sha256, self.signer.key_id)
-        if existing is not None:
-            return existing, None
-        fp = analysis.fingerprint
+        return self.register_many([(analysis, source, filename)], origin_type, context)[0]
+
+    def register_many(self, items: Sequence[tuple[Analysis, str, str]], origin_type: str | None = None,
+                      context: dict | None = None) -> list[tuple[Record, str | None]]:
+        """Sign, store and announce analysed items (analysis, source, filename) in one transaction.
+
+        Content this signer registered before is not registered again: its first record comes
+        back with None for the event id.
+        """
+        results: list[tuple[Record, str | None]] = []
+        fresh: dict[str, Record] = {}
         signed_at = iso_utc(self._now())
+        with self.store.transaction() as conn:
+            for analysis, source, filename in items:
+                sha256 = analysis.digest.sha256
+                known = fresh.get(sha256) or self.store.record_by_content(sha256, self.signer.key_id)
+                if known is not None:
+                    results.append((known, None))
+                    continue
+                rec = self._new_record(analysis, source, filename, signed_at, origin_type, context)
+                fresh[sha256] = rec
+                self.store.insert_record(conn, rec)
+                event_id = self._emit(conn, payloads.CONTENT_SIGNED, payloads.content_signed(rec),
+                                      f"content.signed:{rec.id}", signed_at)
+                results.append((rec, event_id))
+        return results
+
+    def _new_record(self, analysis: Analysis, source: str, filename: str, signed_at: str,
+                    origin_type: str | None, context: dict | None) -> Record:
+        """A new signed record for analysed content."""
+        fp = analysis.fingerprint
         message = signing_message(analysis.digest.sha256, fp.perceptual_hash, signed_at, self.signer.key_id)
-        rec = Record(
+        return Record(
             id=str(uuid.uuid4()), sha256=analysis.digest.sha256, blake3=analysis.digest.blake3,
             size=analysis.digest.size, perceptual_hash=fp.perceptual_hash, phash_reason=fp.reason,
             mime=fp.mime, original_filename=filename, source=source,
@@ -100,11 +140,6 @@ class Service:
             signature_hex=self.signer.sign(message).hex(), signer=self.signer_record,
             context=context, batch_id=None, leaf_index=None, blockchain_status="pending",
         )
-        with self.store.transaction() as conn:
-            self.store.insert_record(conn, rec)
-            event_id = self._emit(conn, payloads.CONTENT_SIGNED, payloads.content_signed(rec),
-                                  f"content.signed:{rec.id}", signed_at)
-        return rec, event_id
 
     def close_batch(self, record_ids: list[str]) -> Batch:
         """Build the Merkle tree over these records and store the closed batch."""
@@ -153,7 +188,10 @@ class Service:
         return tree.proof_json(rec.leaf_index)
 
     def close(self) -> None:
-        """Close the store."""
+        """Stop the workers and close the store."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
         self.store.close()
 
     @staticmethod

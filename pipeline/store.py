@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_unbatched ON records(batch_id) WHERE batch_id IS NULL;
 CREATE INDEX IF NOT EXISTS records_batch ON records(batch_id, leaf_index);
+CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
 CREATE TABLE IF NOT EXISTS batches (
   id TEXT PRIMARY KEY,
   merkle_root TEXT NOT NULL,
