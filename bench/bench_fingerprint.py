@@ -140,7 +140,7 @@ def main() -> None:
         false = sum(d <= PHASH_THRESHOLD for d in unrelated)
         print(f"  unrelated pairs:         {describe(unrelated)}  false matches {false}/{len(unrelated)}")
 
-    samples = sorted(p for p in SAMPLES.iterdir() if fingerprint(p).perceptual_hash)
+    samples = sorted(p for p in SAMPLES.rglob("*") if p.is_file() and fingerprint(p).perceptual_hash)
     sample_hashes = {p.name: fingerprint(p).perceptual_hash for p in samples}
     original = sample_hashes["harbor.jpg"]
     print()
