@@ -291,7 +291,7 @@ def endpoint_list(data_dir: DataDir = DEFAULT_DATA_DIR, db: Db = None, as_json: 
 
 @endpoint_app.command("remove")
 def endpoint_remove(endpoint_id: str, data_dir: DataDir = DEFAULT_DATA_DIR, db: Db = None) -> None:
-    """Remove an endpoint; its pending deliveries are still made."""
+    """Remove an endpoint; its deliveries still waiting are marked failed (retry sends them)."""
     service = open_service(data_dir, db)
     with service.store.transaction() as conn:
         removed = outbox.remove_endpoint(conn, endpoint_id)
