@@ -24,7 +24,8 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
-# JavaScript tools (pinned in package-lock.json): solcjs for the contract rebuild test.
+# JavaScript tools (pinned in package-lock.json): solcjs for the contract rebuild test, and the
+# local nodes anvil (@foundry-rs/anvil-linux-amd64) and ganache that pipeline/nodes.py starts.
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@

@@ -8,7 +8,11 @@ const solc = require("solc");
 
 const CONTRACTS_DIR = __dirname;
 const NODE_MODULES = path.join(CONTRACTS_DIR, "..", "node_modules");
-const SETTINGS = { optimizer: { enabled: true, runs: 200 }, evmVersion: "paris" };
+const OPTIMIZER = { enabled: true, runs: 200 };
+// Paris runs everywhere, ganache included. OpenZeppelin 5.7's ERC721 pulls in utils/Bytes.sol, whose
+// inline assembly uses MCOPY, so the NFT can only be compiled for Cancun.
+const DEFAULT_EVM = "paris";
+const EVM_VERSIONS = { "ProvenanceNFT.sol": "cancun" };
 
 function findImport(importPath) {
   for (const base of [CONTRACTS_DIR, NODE_MODULES]) {
@@ -18,7 +22,11 @@ function findImport(importPath) {
   return { error: `import not found: ${importPath} (run \`make npm\` to install the pinned packages)` };
 }
 
-function compile(sourceNames) {
+function settingsFor(sourceName) {
+  return { optimizer: OPTIMIZER, evmVersion: EVM_VERSIONS[sourceName] || DEFAULT_EVM };
+}
+
+function compile(sourceNames, settings) {
   const sources = {};
   for (const name of sourceNames) {
     sources[name] = { content: fs.readFileSync(path.join(CONTRACTS_DIR, name), "utf8") };
@@ -27,7 +35,7 @@ function compile(sourceNames) {
     language: "Solidity",
     sources,
     settings: {
-      ...SETTINGS,
+      ...settings,
       outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
     },
   };
@@ -41,9 +49,10 @@ function compile(sourceNames) {
 function main() {
   const outDir = path.resolve(process.argv[2] || path.join(CONTRACTS_DIR, "build"));
   const sourceNames = fs.readdirSync(CONTRACTS_DIR).filter((f) => f.endsWith(".sol")).sort();
-  const output = compile(sourceNames);
   fs.mkdirSync(outDir, { recursive: true });
   for (const sourceName of sourceNames) {
+    const settings = settingsFor(sourceName);
+    const output = compile([sourceName], settings);
     for (const [contractName, contract] of Object.entries(output.contracts[sourceName] || {})) {
       const artifact = {
         contractName,
@@ -51,7 +60,7 @@ function main() {
         bytecode: "0x" + contract.evm.bytecode.object,
         deployedBytecode: "0x" + contract.evm.deployedBytecode.object,
         compiler: solc.version(),
-        settings: SETTINGS,
+        settings,
       };
       const file = path.join(outDir, `${contractName}.json`);
       fs.writeFileSync(file, JSON.stringify(artifact, null, 2) + "\n");

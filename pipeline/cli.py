@@ -16,7 +16,10 @@ from emitter.endpoint import Endpoint
 from emitter.receiver import run_listener
 
 from . import payloads
+from .chain import ChainError
+from .connect import ChainSpec
 from .digest import IngestError
+from .nodes import NodeError
 from .ingest import Caps
 from .progress import RunProgress
 from .runner import RunReport, deliver_outbox, run_pipeline
@@ -41,6 +44,11 @@ TimeScale = Annotated[float, typer.Option("--time-scale", min=0.0,
                                           help="Multiply every retry wait (0.001 turns minutes into ms).")]
 Endpoints = Annotated[Optional[list[str]], typer.Option("--endpoint", help="Deliver to this URL too (repeatable).")]
 Secrets = Annotated[Optional[list[str]], typer.Option("--secret", help="Secret of the --endpoint at the same position.")]
+ChainKind = Annotated[str, typer.Option("--chain", help="embedded (in process), anvil or ganache (a local node started for this command).")]
+RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="Use the chain at this JSON-RPC URL instead.")]
+PrivateKey = Annotated[Optional[str], typer.Option("--private-key", envvar="PROVSIM_PRIVATE_KEY", help="Key that pays for transactions on --rpc-url.")]
+Confirmations = Annotated[int, typer.Option("--confirmations", min=1, help="Blocks that must hold an anchor before it counts.")]
+BlockTime = Annotated[Optional[float], typer.Option("--block-time", min=0.1, help="Seconds between blocks of a started node (default: a block per transaction).")]
 EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
 
 
@@ -89,6 +97,28 @@ def open_service(data_dir: Path, db: Path | None, **overrides) -> Service:
         fail(f"cannot open state in {data_dir}: {exc}")
 
 
+def chain_spec(kind: str, rpc_url: str | None, private_key: str | None, block_time: float | None,
+               confirmations: int) -> ChainSpec:
+    """The chain asked for on the command line; a started node gets blocks of its own when K > 1."""
+    if confirmations > 1 and block_time is None and kind in ("anvil", "ganache") and not rpc_url:
+        block_time = 1.0  # a node that only mines on demand would never reach K confirmations
+    try:
+        return ChainSpec(kind=kind, rpc_url=rpc_url, private_key=private_key, block_time=block_time)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def open_chain(service: Service) -> None:
+    """Connect to the chain now, so a node that fails to start or answer is one line, not a traceback."""
+    try:
+        _ = service.chain
+    except (NodeError, ChainError, ValueError) as exc:
+        service.close()
+        fail(str(exc))
+    for note in service.notes:
+        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+
+
 def print_report(report: RunReport, as_json: bool) -> None:
     """The final table of a run (or its JSON)."""
     if as_json:
@@ -100,12 +130,12 @@ def print_report(report: RunReport, as_json: bool) -> None:
             "errors": report.errors,
             "batches": [{"batch_id": b.id, "merkle_root": b.merkle_root, "leaf_count": b.leaf_count,
                          "tx_hash": b.tx_hash, "block_number": b.block_number} for b in report.batches],
-            "anchor_errors": report.anchor_errors,
+            "notes": report.notes,
             "deliveries": report.deliveries,
             "exit_code": report.exit_code,
         }))
         return
-    for line in report.errors + report.anchor_errors:
+    for line in report.errors:
         err.print(f"[red]error:[/red] {line}", highlight=False)
     table = Table(title="provsim run", show_header=False)
     table.add_row("items", str(report.items))
@@ -133,6 +163,11 @@ def run(
     max_image_mb: Annotated[float, typer.Option("--max-image-mb", min=0.0)] = 50,
     max_other_mb: Annotated[float, typer.Option("--max-other-mb", min=0.0)] = 500,
     time_scale: TimeScale = 1.0,
+    chain: ChainKind = "embedded",
+    rpc_url: RpcUrl = None,
+    private_key: PrivateKey = None,
+    confirmations: Confirmations = 1,
+    block_time: BlockTime = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
     as_json: AsJson = False,
@@ -143,12 +178,18 @@ def run(
     service = open_service(
         data_dir, db, batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
         caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
+        chain=chain_spec(chain, rpc_url, private_key, block_time, confirmations), confirmations=confirmations,
     )
-    service.add_transient_endpoints(eps)
-    with RunProgress(err, enabled=not as_json) as progress:
-        report = asyncio.run(run_pipeline(service, sources, origin_type=origin_type, context=ctx_obj,
-                                          on_item=progress.item, on_total=progress.total))
-    service.close()
+    try:
+        service.add_transient_endpoints(eps)
+        open_chain(service)
+        with RunProgress(err, enabled=not as_json) as progress:
+            report = asyncio.run(run_pipeline(
+                service, sources, origin_type=origin_type, context=ctx_obj, on_item=progress.item,
+                on_total=progress.total, on_note=lambda line: err.print(f"[yellow]chain:[/yellow] {line}", highlight=False),
+            ))
+    finally:
+        service.close()
     print_report(report, as_json)
     raise typer.Exit(report.exit_code)
 
@@ -173,6 +214,8 @@ def verify(
     secret: Secrets = None,
     events: EventFilters = None,
     time_scale: TimeScale = 1.0,
+    rpc_url: RpcUrl = None,
+    private_key: PrivateKey = None,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
     as_json: AsJson = False,
@@ -180,20 +223,24 @@ def verify(
     """Verify files against the registry and announce each result as content.verified."""
     from .verify import verify_file
 
-    service = open_service(data_dir, db, time_scale=time_scale)
-    service.add_transient_endpoints(command_endpoints(endpoint, secret, events))
-    results, code = [], 0
-    for f in files:
-        try:
-            data = verify_file(service, f)
-        except IngestError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            code = 2
-            continue
-        service.emit_verified(data)
-        results.append({"file": str(f), **data})
-    summary = asyncio.run(deliver_outbox(service))
-    service.close()
+    service = open_service(data_dir, db, time_scale=time_scale,
+                           chain=chain_spec("embedded", rpc_url, private_key, None, 1))
+    try:
+        service.add_transient_endpoints(command_endpoints(endpoint, secret, events))
+        open_chain(service)
+        results, code = [], 0
+        for f in files:
+            try:
+                data = verify_file(service, f)
+            except IngestError as exc:
+                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                code = 2
+                continue
+            service.emit_verified(data)
+            results.append({"file": str(f), **data})
+        summary = asyncio.run(deliver_outbox(service))
+    finally:
+        service.close()
     if as_json:
         out.print_json(json.dumps(results if len(files) > 1 else (results[0] if results else None)))
     else:
@@ -230,6 +277,28 @@ def proof(
         out.print(f"root  {result['root']}\nleaf  {result['leaf']['types']} {result['leaf']['values']}")
         for p in result["proof"]:
             out.print(f"proof {p}")
+
+
+@app.command()
+def record(
+    record_id: str,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show a record: hashes, signature, batch, anchor receipt, NFT."""
+    service = open_service(data_dir, db)
+    try:
+        shown = service.describe(record_id)
+    finally:
+        service.close()
+    if shown is None:
+        fail(f"record {record_id}: not found")
+    if as_json:
+        out.print_json(json.dumps(shown))
+    else:
+        for key, value in shown.items():
+            out.print(f"{key:18} {json.dumps(value) if isinstance(value, (dict, list)) else value}", highlight=False)
 
 
 @signer_app.command("show")
@@ -361,11 +430,52 @@ def listen(
 def demo(
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Keep the demo's state here (default: a temporary directory).")] = None,
     media: Annotated[Optional[Path], typer.Option("--media", help="Media directory (default: sample_media/).")] = None,
+    chain: ChainKind = "embedded",
+    rpc_url: RpcUrl = None,
+    private_key: PrivateKey = None,
+    confirmations: Confirmations = 1,
+    block_time: BlockTime = None,
 ) -> None:
-    """Run the pipeline over the sample media on the embedded chain, delivering to a built-in receiver."""
+    """Run the pipeline over the sample media, delivering to a built-in receiver (embedded chain by default)."""
     from .demo import run_demo
 
-    raise typer.Exit(run_demo(out, err, data_dir=data_dir, media=media))
+    spec = chain_spec(chain, rpc_url, private_key, block_time, confirmations)
+    raise typer.Exit(run_demo(out, err, data_dir=data_dir, media=media, chain=spec, confirmations=confirmations))
+
+
+chain_app = typer.Typer(no_args_is_help=True, help="Local chains for demos and other tools.")
+app.add_typer(chain_app, name="chain")
+
+
+@chain_app.command("up")
+def chain_up(
+    kind: Annotated[str, typer.Option("--kind", help="anvil or ganache.")] = "anvil",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0 picks a free port.")] = 8545,
+    block_time: BlockTime = None,
+    state: Annotated[Optional[Path], typer.Option("--state", help="Keep the chain's state here across restarts.")] = None,
+) -> None:
+    """Start a local node on 127.0.0.1 and keep it running until Ctrl-C; use it with --rpc-url."""
+    from .connect import LOCAL_CHAIN_IDS
+    from .nodes import NODE_KINDS, start_node
+
+    if kind not in NODE_KINDS:
+        fail(f"unknown node kind {kind!r}: choose {', '.join(NODE_KINDS)}")
+    try:
+        node = start_node(kind, port=port or None, chain_id=LOCAL_CHAIN_IDS[kind], block_time=block_time,
+                          state_path=state)
+    except NodeError as exc:
+        fail(str(exc))
+    out.print(f"{kind} running at {node.url} (chain id {LOCAL_CHAIN_IDS[kind]})\n"
+              f"funded key: {node.funded_key}\n"
+              f"use: provsim run ... --rpc-url {node.url} --private-key {node.funded_key}\n"
+              "Ctrl-C stops it.", highlight=False)
+    try:
+        node.process.wait()
+        fail(f"{kind} exited with status {node.process.returncode}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.stop()
 
 
 def main() -> None:

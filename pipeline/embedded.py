@@ -1,16 +1,23 @@
 """The default in-process chain (eth-tester + py-evm), rebuilt at every start by replaying a journal.
 
-The chain lives in memory. It survives a restart because every raw transaction sent to it is handed
-to a Journal with the timestamp of the block that mines it, and a new process starts the same fixed
-genesis and mines each journalled transaction again in its own block with the same timestamp. Every
-block hash, number and contract address comes out identical, because nothing else varies: the
-genesis timestamp is fixed and each block's prevrandao is derived from its parent's hash.
+The chain lives in memory. It survives a restart because every raw transaction sent to it (anchors,
+deployments and NFT mints alike) is handed to a Journal with the timestamp of the block that mines
+it, and a new process starts the same fixed genesis and mines each journalled transaction again in
+its own block with the same timestamp. Every block hash, number and contract address comes out
+identical, because nothing else varies: the genesis timestamp is fixed and each block's prevrandao is
+derived from its parent's hash.
+
+Confirmations: the chain mines one block per transaction as it arrives, so a transaction has one
+confirmation at once and more only as later blocks come. Chain.mine(n) (evm_mine) adds n empty
+blocks, journalled as entries with an empty transaction, so waiting for K > 1 works here too.
+Requests are served one at a time, so threads may share the chain.
 
 The signer is eth-tester's first default account: private key 0x00..01 (EMBEDDED_PRIVATE_KEY),
 address 0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf, funded with 1,000,000 ether at genesis. The key
 is public knowledge; it only ever signs for this in-process chain.
 """
 
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,11 +40,11 @@ class Journal(Protocol):
     """Durable record of the raw transactions mined on the embedded chain, in order."""
 
     def entries(self) -> Iterable[tuple[bytes, int]]:
-        """Every (raw transaction, block timestamp) appended so far, oldest first."""
+        """Every (raw transaction or b"" for an empty block, block timestamp) so far, oldest first."""
         ...
 
     def append(self, raw_tx: bytes, block_timestamp: int) -> None:
-        """Record one raw transaction and the timestamp of the block that mines it."""
+        """Record one raw transaction (b"": an empty block) and the timestamp of its block."""
         ...
 
 
@@ -60,7 +67,8 @@ class JournalledBackend(PyEVMBackend):
     """A PyEVMBackend with reproducible blocks that replays a journal and then appends to it."""
 
     def __init__(self, journal: Journal) -> None:
-        """Start the fixed genesis and mine every journalled transaction again."""
+        """Start the fixed genesis and mine every journalled transaction and empty block again."""
+        self._journal: Journal | None = None
         params = PyEVMBackend.generate_genesis_params(overrides={"timestamp": GENESIS_TIMESTAMP})
         super().__init__(genesis_parameters=params)
         for position, (raw_tx, block_timestamp) in enumerate(journal.entries()):
@@ -81,11 +89,15 @@ class JournalledBackend(PyEVMBackend):
         return tx_hash
 
     def mine_blocks(self, num_blocks: int = 1, coinbase: bytes = ZERO_ADDRESS) -> tuple[bytes, ...]:
-        """Mine blocks whose prevrandao is keccak256 of the parent hash instead of random bytes."""
+        """Mine blocks whose prevrandao is keccak256 of the parent hash; journal the empty ones."""
         hashes = []
         for _ in range(num_blocks):
             parent_hash = self.chain.get_canonical_head().hash
             pending = self.chain.get_block().transactions
+            if not pending and self._journal is not None:
+                block_timestamp = max(int(time.time()), self._head_timestamp() + 1)
+                self._journal.append(b"", block_timestamp)
+                self.chain.header = self.chain.header.copy(timestamp=block_timestamp)
             block = self.chain.mine_block(
                 coinbase=coinbase,
                 mix_hash=keccak(parent_hash),
@@ -99,12 +111,13 @@ class JournalledBackend(PyEVMBackend):
         return self.chain.get_canonical_head().timestamp
 
     def _replay(self, position: int, raw_tx: bytes, block_timestamp: int) -> None:
-        """Mine one journalled transaction alone in a block with its recorded timestamp."""
+        """Mine one journalled transaction alone (or no transaction) in a block with its timestamp."""
         try:
             if block_timestamp <= self._head_timestamp():
                 raise ValueError(f"timestamp {block_timestamp} does not follow the previous block")
             self.chain.header = self.chain.header.copy(timestamp=block_timestamp)
-            super().send_raw_transaction(raw_tx)
+            if raw_tx:
+                super().send_raw_transaction(raw_tx)
             self.mine_blocks()
         except Exception as exc:
             raise ChainError(
@@ -113,7 +126,21 @@ class JournalledBackend(PyEVMBackend):
             ) from exc
 
 
+class SerialTesterProvider(EthereumTesterProvider):
+    """An EthereumTesterProvider that serves one request at a time, since py-evm is not thread-safe."""
+
+    def __init__(self, tester: EthereumTester) -> None:
+        """Serve `tester` behind a lock."""
+        super().__init__(tester)
+        self._lock = threading.RLock()
+
+    def make_request(self, method, params):
+        """Run one request while no other thread runs one."""
+        with self._lock:
+            return super().make_request(method, params)
+
+
 def open_embedded(journal: Journal) -> Chain:
     """The in-process chain with `journal` replayed, signing with EMBEDDED_PRIVATE_KEY."""
-    w3 = Web3(EthereumTesterProvider(EthereumTester(JournalledBackend(journal))))
+    w3 = Web3(SerialTesterProvider(EthereumTester(JournalledBackend(journal))))
     return Chain(w3, EMBEDDED_PRIVATE_KEY, network=NETWORK)

@@ -65,3 +65,25 @@ class Batch:
     transaction_index: int | None = None
     network: str | None = None
     gas_used: int | None = None
+
+
+@dataclass(frozen=True)
+class ChainTx:
+    """A transaction provsim sent for a batch (an anchor or a mint) and where it stands."""
+
+    id: int | None
+    kind: str
+    batch_id: str
+    tx_hash: str
+    nonce: int
+    raw_tx: bytes
+    status: str
+    chain_id: int
+    submitted_at: float
+    block_hash: str | None = None
+    block_number: int | None = None
+    log_index: int | None = None
+    transaction_index: int | None = None
+    gas_used: int | None = None
+    confirmed_at: float | None = None
+    removed_at: float | None = None

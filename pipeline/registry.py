@@ -1,4 +1,4 @@
-"""The committed ProvenanceRegistry build artifact (ABI and bytecode), loaded from package data."""
+"""The committed contract build artifacts (ABI and bytecode), loaded from package data."""
 
 import json
 from dataclasses import dataclass
@@ -6,6 +6,7 @@ from functools import cache
 from importlib.resources import files
 
 CONTRACT_NAME = "ProvenanceRegistry"
+NFT_CONTRACT_NAME = "ProvenanceNFT"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from .batcher import Batcher
 from .digest import IngestError
 from .fingerprint import fingerprint
 from .ingest import SourceItem, expand_sources, fetch, make_client
+from .lifecycle import ChainWorker
 from .records import Batch, Record
 from .service import Service
 
@@ -36,15 +37,15 @@ class RunReport:
     known: list[Record] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     batches: list[Batch] = field(default_factory=list)
-    anchor_errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
     deliveries: dict = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
-        """0 all good; bit 1: deliveries failed or batches not anchored; bit 2: inputs refused."""
+        """0 all good; bit 1: deliveries failed; bit 2: inputs refused."""
         code = 0
-        if self.deliveries.get("failed") or self.anchor_errors:
+        if self.deliveries.get("failed"):
             code |= 1
         if self.errors:
             code |= 2
@@ -56,7 +57,7 @@ class _Run:
 
     def __init__(self, service: Service, engine: DeliveryEngine, pool: ProcessPoolExecutor,
                  client: httpx.AsyncClient, origin_type: str | None, context: dict | None,
-                 on_item: ItemCallback | None):
+                 on_item: ItemCallback | None, on_note: Callable[[str], None] | None):
         self.service = service
         self.engine = engine
         self.pool = pool
@@ -64,34 +65,35 @@ class _Run:
         self.origin_type = origin_type
         self.context = context
         self.on_item = on_item or (lambda outcome, label: None)
+        self.on_note = on_note or (lambda line: None)
         self.report = RunReport()
-        self.anchor_queue: asyncio.Queue[Batch | None] = asyncio.Queue()
         settings = service.settings
+        self.chain_worker = ChainWorker(service, confirmations=settings.confirmations,
+                                        on_note=self._note, on_anchored=self._anchored)
+        self.batch_ids: dict[str, None] = {}  # anchored in this run, in order
         self.batcher = Batcher(settings.batch_size, settings.batch_interval, self._close_batch)
         self.slots = asyncio.Semaphore(settings.workers * 2)
 
     def _close_batch(self, record_ids: list[str]) -> None:
-        """Store the closed batch and queue it for anchoring."""
-        self.anchor_queue.put_nowait(self.service.close_batch(record_ids))
+        """Store the closed batch; the chain worker picks it up."""
+        self.service.close_batch(record_ids)
+        self.chain_worker.wake()
+
+    def _anchored(self, batch_id: str, event_id: str) -> None:
+        """A batch was confirmed and announced: deliver the event now."""
+        self.batch_ids[batch_id] = None
+        self.report.event_ids.append(event_id)
+        self.engine.notify()
+
+    def _note(self, line: str) -> None:
+        """Pass on what the chain worker is waiting for or recovering from."""
+        self.report.notes.append(line)
+        self.on_note(line)
 
     def resume(self) -> None:
-        """Pick up what a previous, interrupted run accepted but did not finish."""
-        for batch in self.service.store.batches(status="closed"):
-            self.anchor_queue.put_nowait(batch)
+        """Batch what a previous, interrupted run accepted but did not batch (closed batches need nothing)."""
         for record_id in self.service.store.unbatched_record_ids():
             self.batcher.add(record_id)
-
-    async def anchorer(self) -> None:
-        """Anchor closed batches one after another until told to stop (None)."""
-        while (batch := await self.anchor_queue.get()) is not None:
-            try:
-                anchored, event_id = self.service.anchor_batch(batch)
-            except Exception as exc:  # one bad batch must not stop the others
-                self.report.anchor_errors.append(f"batch {batch.id}: {exc}")
-                continue
-            self.report.batches.append(anchored)
-            self.report.event_ids.append(event_id)
-            self.engine.notify()
 
     async def feed(self, items: Sequence[SourceItem | IngestError]) -> None:
         """Analyse and register every item: local files in small chunks per worker call, URLs one by one."""
@@ -170,6 +172,7 @@ async def run_pipeline(
     sender: Sender | None = None,
     on_item: ItemCallback | None = None,
     on_total: Callable[[int], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> RunReport:
     """Run every source through the pipeline and deliver every event it caused (and any left over)."""
     settings = service.settings
@@ -183,18 +186,19 @@ async def run_pipeline(
         active_sender = sender or await stack.enter_async_context(AiohttpSender())
         client = await stack.enter_async_context(make_client())
         engine = DeliveryEngine(service.store.path, Clock(settings.time_scale), active_sender)
-        run = _Run(service, engine, pool, client, origin_type, context, on_item)
+        run = _Run(service, engine, pool, client, origin_type, context, on_item, on_note)
         run.report.items = len(items)
-        producers_done = asyncio.Event()
+        inputs_done, producers_done = asyncio.Event(), asyncio.Event()
         engine_task = asyncio.create_task(engine.run_until_idle(producers_done))
-        anchor_task = asyncio.create_task(run.anchorer())
+        chain_task = asyncio.create_task(run.chain_worker.run(inputs_done))
         run.resume()
         await run.feed(items)
         run.batcher.flush()  # the input has ended: no later leaf can join the open batch
-        run.anchor_queue.put_nowait(None)
-        await anchor_task
+        inputs_done.set()
+        await chain_task
         producers_done.set()
         await engine_task
+    run.report.batches = [service.store.batch(b) for b in run.batch_ids]
     run.report.deliveries = outbox.summary(service.store.conn, event_ids=unfinished + run.report.event_ids)
     return run.report
 

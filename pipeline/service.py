@@ -4,8 +4,10 @@ from __future__ import annotations
 import multiprocessing
 import time
 import uuid
+from dataclasses import replace
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 
 from emitter import outbox
 from emitter.clock import iso_utc
@@ -14,11 +16,11 @@ from emitter.event import Event
 
 from . import payloads
 from .analyze import Analysis
-from .chain import AnchorReceipt, Chain
-from .embedded import open_embedded
+from .chain import AnchorReceipt, Chain, MintReceipt, SentTx
+from .connect import connected
 from .journal import StoreJournal
 from .merkle import MerkleTree
-from .records import Batch, Record, Signer as SignerRecord
+from .records import Batch, ChainTx, Record, Signer as SignerRecord
 from .settings import Settings
 from .signing import Signer, signing_message
 from .store import Store
@@ -38,8 +40,10 @@ class Service:
             key_id=info["key_id"], public_key_hex=info["public_key_hex"],
         )
         self._chain = chain
-        self._journal: StoreJournal | None = None
-        self._registry_ready = False
+        self._exit = ExitStack()  # a node started for this service stops when it closes
+        self.journal = StoreJournal(self.store)
+        self._contracts_ready = False
+        self.notes: list[str] = []
         self._pool: ProcessPoolExecutor | None = None
         self.extra_endpoints: list[Endpoint] = []
 
@@ -47,23 +51,39 @@ class Service:
 
     @property
     def chain(self) -> Chain:
-        """The chain, opened (and the registry deployed) on first use."""
+        """The chain (embedded unless one was given), with the registry and NFT contracts in place."""
         if self._chain is None:
-            self._journal = StoreJournal(self.store)
-            self._chain = open_embedded(self._journal)
-        if not self._registry_ready:
-            known = self.store.deployment(self._chain.chain_id, self._chain.genesis_hash)
-            address = self._chain.ensure_registry(known)
+            self._chain = self._exit.enter_context(connected(self.settings.chain, self.journal))
+        if not self._contracts_ready:
+            self._ensure_contracts(self._chain)
+            self._contracts_ready = True
+        return self._chain
+
+    def _ensure_contracts(self, chain: Chain) -> None:
+        """Reuse the contracts known for this chain (by chain id and genesis hash), or deploy them."""
+        for name, ensure in (("ProvenanceRegistry", chain.ensure_registry_verbose),
+                             ("ProvenanceNFT", chain.ensure_nft_verbose)):
+            known = self.store.deployment(chain.chain_id, chain.genesis_hash, name)
+            deployment = ensure(known)
+            if known is not None and deployment.deployed:
+                self.notes.append(f"{name}: {deployment.reason}; deployed a new one at {deployment.address}"
+                                  " (earlier anchors cannot be checked against this chain)")
             with self.store.transaction() as conn:
                 self._write_journal(conn)
-                self.store.save_deployment(conn, self._chain.chain_id, self._chain.genesis_hash, address)
-            self._registry_ready = True
-        return self._chain
+                self.store.save_deployment(conn, chain.chain_id, chain.genesis_hash, name, deployment.address)
+
+    def redeploy(self) -> None:
+        """The chain was reset under us: deploy (or find) the contracts again before the next send."""
+        self._ensure_contracts(self.chain)
+
+    @property
+    def originator_address(self) -> str:
+        """Who receives the registration NFTs: the configured originator, else the chain account."""
+        return self.settings.originator_address or self.chain.address
 
     def _write_journal(self, conn) -> None:
         """Persist the embedded chain's newly sent transactions in the current transaction."""
-        if self._journal is not None:
-            self.store.append_journal(conn, self._journal.take())
+        self.store.append_journal(conn, self.journal.take())
 
     @property
     def pool(self) -> ProcessPoolExecutor:
@@ -151,26 +171,62 @@ class Service:
             self.store.insert_batch(conn, batch, record_ids)
         return batch
 
-    def anchor_batch(self, batch: Batch) -> tuple[Batch, str]:
-        """Anchor a closed batch on the chain, store the receipt and announce it."""
-        receipt: AnchorReceipt = self.chain.anchor(bytes.fromhex(batch.merkle_root[2:]), batch.leaf_count)
-        anchored = Batch(
-            id=batch.id, merkle_root=batch.merkle_root, leaf_count=batch.leaf_count,
-            status="anchored", created_at=batch.created_at, tx_hash=receipt.transaction_hash,
-            block_hash=receipt.block_hash, block_number=receipt.block_number,
-            chain_id=receipt.chain_id, log_index=receipt.log_index,
-            transaction_index=receipt.transaction_index, network=self.chain.network,
-            gas_used=receipt.gas_used,
+    def record_sent(self, kind: str, batch_id: str, sent: SentTx) -> None:
+        """Store a transaction just sent for a batch; an anchor moves the batch to submitted."""
+        tx = ChainTx(id=None, kind=kind, batch_id=batch_id, tx_hash=sent.tx_hash, nonce=sent.nonce,
+                     raw_tx=sent.raw, status="submitted", chain_id=self.chain.chain_id, submitted_at=self._now())
+        with self.store.transaction() as conn:
+            self._write_journal(conn)
+            self.store.insert_tx(conn, tx)
+            if kind == "anchor":
+                self.store.set_batch_status(conn, batch_id, "submitted")
+
+    def record_anchor_confirmed(self, tx: ChainTx, receipt: AnchorReceipt) -> str:
+        """Store a confirmed anchor's receipt, mark its records anchored and announce the batch."""
+        batch = self.store.batch(tx.batch_id)
+        anchored = replace(
+            batch, status="anchored", tx_hash=receipt.transaction_hash, block_hash=receipt.block_hash,
+            block_number=receipt.block_number, chain_id=receipt.chain_id, log_index=receipt.log_index,
+            transaction_index=receipt.transaction_index, network=self.chain.network, gas_used=receipt.gas_used,
         )
         record_ids = [r.id for r in self.store.batch_records(batch.id)]
         with self.store.transaction() as conn:
-            self._write_journal(conn)
+            self.store.set_tx_status(conn, tx.id, "confirmed", self._now(), receipt)
             self.store.mark_anchored(conn, anchored)
-            event_id = self._emit(conn, payloads.BATCH_ANCHORED,
-                                  payloads.batch_anchored(anchored, record_ids),
-                                  f"batch.anchored:{batch.id}:{receipt.transaction_hash}",
-                                  iso_utc(self._now()))
-        return anchored, event_id
+            return self._emit(conn, payloads.BATCH_ANCHORED, payloads.batch_anchored(anchored, record_ids),
+                              f"batch.anchored:{batch.id}:{receipt.transaction_hash}:{receipt.block_hash}",
+                              iso_utc(self._now()))
+
+    def record_anchor_adopted(self, tx: ChainTx, receipt: AnchorReceipt) -> str:
+        """The batch's root was anchored by an earlier transaction: store that one as its anchor."""
+        with self.store.transaction() as conn:
+            tx_id = self.store.insert_tx(conn, replace(tx, id=None, tx_hash=receipt.transaction_hash, nonce=-1,
+                                                        raw_tx=b"", submitted_at=self._now()))
+        return self.record_anchor_confirmed(replace(tx, id=tx_id, tx_hash=receipt.transaction_hash), receipt)
+
+    def record_mint_confirmed(self, tx: ChainTx, minted: MintReceipt) -> None:
+        """Store the tokens a confirmed mint created, matched to the batch's records by content hash."""
+        by_hash = {"0x" + r.blake3: r.id for r in self.store.batch_records(tx.batch_id)}
+        tokens = [(by_hash[token.content_hash.lower()], str(token.token_id), token.to, token.log_index)
+                  for token in minted.tokens if token.content_hash.lower() in by_hash]
+        with self.store.transaction() as conn:
+            self.store.set_tx_status(conn, tx.id, "confirmed", self._now(), minted.receipt)
+            self.store.insert_nfts(conn, tx.id, self.chain.nft_address, tokens)
+
+    def record_removed(self, tx: ChainTx) -> None:
+        """A confirmed transaction's block left the chain: keep the history, wait for it again."""
+        with self.store.transaction() as conn:
+            self.store.set_tx_status(conn, tx.id, "removed", self._now())
+            self.store.insert_tx(conn, replace(tx, id=None, status="submitted", submitted_at=self._now()))
+            if tx.kind == "anchor":
+                self.store.set_batch_status(conn, tx.batch_id, "submitted")
+
+    def record_replaced(self, tx: ChainTx) -> None:
+        """A submitted transaction will never be mined (its nonce went to another): give it up."""
+        with self.store.transaction() as conn:
+            self.store.set_tx_status(conn, tx.id, "replaced", self._now())
+            if tx.kind == "anchor":
+                self.store.set_batch_status(conn, tx.batch_id, "closed")
 
     def emit_verified(self, data: dict) -> str:
         """Announce a verification result."""
@@ -187,12 +243,39 @@ class Service:
         tree = MerkleTree.of([r.leaf_values() for r in members])
         return tree.proof_json(rec.leaf_index)
 
+    def describe(self, record_id: str) -> dict | None:
+        """Everything known about a record: hashes, signature, batch and its anchor, NFT; None if unknown."""
+        rec = self.store.record(record_id)
+        if rec is None:
+            return None
+        batch = self.store.batch(rec.batch_id) if rec.batch_id else None
+        anchor = None
+        if batch is not None and batch.status == "anchored":
+            anchor = {"transaction_hash": batch.tx_hash, "block_hash": batch.block_hash,
+                      "block_number": batch.block_number, "chain_id": batch.chain_id,
+                      "log_index": batch.log_index, "transaction_index": batch.transaction_index,
+                      "network": batch.network, "removed": False}
+        return {
+            "record_id": rec.id, "sha256": rec.sha256, "blake3": rec.blake3, "size": rec.size,
+            "perceptual_hash": rec.perceptual_hash, "original_filename": rec.original_filename,
+            "origin_type": rec.origin_type, "signed_at": rec.signed_at, "signature_hex": rec.signature_hex,
+            "signer": {"org_name": rec.signer.org_name, "org_type": rec.signer.org_type,
+                       "key_name": rec.signer.key_name, "key_id": rec.signer.key_id},
+            "context": rec.context, "blockchain_status": rec.blockchain_status,
+            "batch": None if batch is None else {"batch_id": batch.id, "merkle_root": batch.merkle_root,
+                                                 "leaf_count": batch.leaf_count, "status": batch.status},
+            "anchor": anchor, "proof": self.proof(rec.id), "nft": self.store.nft(rec.id),
+        }
+
     def close(self) -> None:
-        """Stop the workers and close the store."""
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
-        self.store.close()
+        """Stop the workers and any node started for this service, and close the store."""
+        try:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
+            self._exit.close()
+        finally:
+            self.store.close()
 
     @staticmethod
     def _now() -> float:

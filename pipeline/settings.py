@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .connect import ChainSpec
 from .ingest import DEFAULT_IMAGE_CAP, DEFAULT_OTHER_CAP, Caps
 from .signing import SignerIdentity
 
@@ -24,6 +25,9 @@ class Settings:
     batch_interval: float = 5.0
     caps: Caps = field(default_factory=lambda: Caps(image=DEFAULT_IMAGE_CAP, other=DEFAULT_OTHER_CAP))
     workers: int = max(1, os.cpu_count() or 1)
+    chain: ChainSpec = field(default_factory=ChainSpec)
+    confirmations: int = 1
+    originator_address: str | None = None
 
     @property
     def db(self) -> Path:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from emitter import outbox
 
-from .records import Batch, Record, Signer
+from .chain import AnchorReceipt
+from .records import Batch, ChainTx, Record, Signer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -54,8 +55,30 @@ CREATE TABLE IF NOT EXISTS chain_journal (
 CREATE TABLE IF NOT EXISTS deployments (
   chain_id INTEGER NOT NULL,
   genesis_hash TEXT NOT NULL,
+  contract TEXT NOT NULL,
   address TEXT NOT NULL,
-  PRIMARY KEY (chain_id, genesis_hash)
+  PRIMARY KEY (chain_id, genesis_hash, contract)
+);
+CREATE TABLE IF NOT EXISTS chain_txs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  batch_id TEXT NOT NULL REFERENCES batches(id),
+  tx_hash TEXT NOT NULL,
+  nonce INTEGER NOT NULL,
+  raw_tx BLOB NOT NULL,
+  status TEXT NOT NULL,
+  chain_id INTEGER NOT NULL,
+  block_hash TEXT, block_number INTEGER, log_index INTEGER, transaction_index INTEGER, gas_used INTEGER,
+  submitted_at REAL NOT NULL, confirmed_at REAL, removed_at REAL
+);
+CREATE INDEX IF NOT EXISTS chain_txs_status ON chain_txs(status);
+CREATE TABLE IF NOT EXISTS nfts (
+  record_id TEXT PRIMARY KEY REFERENCES records(id),
+  tx_id INTEGER NOT NULL REFERENCES chain_txs(id),
+  contract TEXT NOT NULL,
+  token_id TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  log_index INTEGER NOT NULL
 );
 """
 
@@ -218,21 +241,96 @@ class Store:
             "INSERT INTO chain_journal (raw_tx, block_timestamp) VALUES (?, ?)", list(entries)
         )
 
-    def deployment(self, chain_id: int, genesis_hash: str) -> str | None:
-        """The registry address known for this chain, or None."""
+    def deployment(self, chain_id: int, genesis_hash: str, contract: str) -> str | None:
+        """The address of a contract known for this chain, or None."""
         row = self.conn.execute(
-            "SELECT address FROM deployments WHERE chain_id = ? AND genesis_hash = ?",
-            (chain_id, genesis_hash),
+            "SELECT address FROM deployments WHERE chain_id = ? AND genesis_hash = ? AND contract = ?",
+            (chain_id, genesis_hash, contract),
         ).fetchone()
         return row[0] if row else None
 
-    def save_deployment(self, conn: sqlite3.Connection, chain_id: int, genesis_hash: str, address: str) -> None:
-        """Remember where the registry lives on this chain."""
+    def save_deployment(self, conn: sqlite3.Connection, chain_id: int, genesis_hash: str, contract: str,
+                        address: str) -> None:
+        """Remember where a contract lives on this chain."""
         conn.execute(
-            "INSERT OR REPLACE INTO deployments (chain_id, genesis_hash, address) VALUES (?,?,?)",
-            (chain_id, genesis_hash, address),
+            "INSERT OR REPLACE INTO deployments (chain_id, genesis_hash, contract, address) VALUES (?,?,?,?)",
+            (chain_id, genesis_hash, contract, address),
         )
 
+    # chain transactions ----------------------------------------------------------
+
+    def insert_tx(self, conn: sqlite3.Connection, tx: ChainTx) -> int:
+        """Store a sent transaction (status 'submitted'); returns its row id."""
+        cur = conn.execute(
+            "INSERT INTO chain_txs (kind, batch_id, tx_hash, nonce, raw_tx, status, chain_id, submitted_at)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (tx.kind, tx.batch_id, tx.tx_hash, tx.nonce, tx.raw_tx, tx.status, tx.chain_id, tx.submitted_at),
+        )
+        return cur.lastrowid
+
+    def txs(self, status: str | None = None, kind: str | None = None, batch_id: str | None = None) -> list[ChainTx]:
+        """Chain transactions, oldest first, filtered by status, kind and batch when given."""
+        where, args = [], []
+        for column, value in (("status", status), ("kind", kind), ("batch_id", batch_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT {_TX_COLUMNS} FROM chain_txs" + (f" WHERE {' AND '.join(where)}" if where else "")
+        return [ChainTx(*r[:5], bytes(r[5]), *r[6:]) for r in self.conn.execute(sql + " ORDER BY id", args)]
+
+    def live_txs(self, batch_id: str, kind: str) -> list[ChainTx]:
+        """A batch's transactions of one kind that are submitted or confirmed."""
+        return [t for t in self.txs(kind=kind, batch_id=batch_id) if t.status in ("submitted", "confirmed")]
+
+    def set_tx_status(self, conn: sqlite3.Connection, tx_id: int, status: str, at: float,
+                      receipt: AnchorReceipt | None = None) -> None:
+        """Move a transaction to confirmed (with its receipt), removed or replaced."""
+        if receipt is not None:
+            conn.execute(
+                "UPDATE chain_txs SET status = ?, confirmed_at = ?, block_hash = ?, block_number = ?,"
+                " log_index = ?, transaction_index = ?, gas_used = ? WHERE id = ?",
+                (status, at, receipt.block_hash, receipt.block_number, receipt.log_index,
+                 receipt.transaction_index, receipt.gas_used, tx_id),
+            )
+        else:
+            conn.execute("UPDATE chain_txs SET status = ?, removed_at = ? WHERE id = ?", (status, at, tx_id))
+
+    def set_batch_status(self, conn: sqlite3.Connection, batch_id: str, status: str) -> None:
+        """Move a batch to closed, submitted or anchored; its records follow (pending unless anchored)."""
+        conn.execute("UPDATE batches SET status = ? WHERE id = ?", (status, batch_id))
+        conn.execute(
+            "UPDATE records SET blockchain_status = ? WHERE batch_id = ?",
+            ("anchored" if status == "anchored" else "pending", batch_id),
+        )
+
+    def insert_nfts(self, conn: sqlite3.Connection, tx_id: int, contract: str,
+                    tokens: Iterable[tuple[str, str, str, int]]) -> None:
+        """Store minted tokens: (record id, token id, owner, log index)."""
+        conn.executemany(
+            "INSERT OR REPLACE INTO nfts (record_id, tx_id, contract, token_id, owner, log_index)"
+            " VALUES (?,?,?,?,?,?)",
+            [(rid, tx_id, contract, token, owner, log) for rid, token, owner, log in tokens],
+        )
+
+    def nft(self, record_id: str) -> dict | None:
+        """The NFT minted for a record, with its transaction's receipt, or None."""
+        row = self.conn.execute(
+            "SELECT n.contract, n.token_id, n.owner, n.log_index, t.tx_hash, t.block_hash, t.block_number,"
+            " t.chain_id, t.transaction_index, t.status FROM nfts n JOIN chain_txs t ON t.id = n.tx_id"
+            " WHERE n.record_id = ?",
+            (record_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("contract", "token_id", "owner", "log_index", "transaction_hash", "block_hash",
+                "block_number", "chain_id", "transaction_index", "status")
+        return dict(zip(keys, row))
+
+
+_TX_COLUMNS = (
+    "id, kind, batch_id, tx_hash, nonce, raw_tx, status, chain_id, submitted_at, block_hash, block_number,"
+    " log_index, transaction_index, gas_used, confirmed_at, removed_at"
+)
 
 _BATCH_COLUMNS = (
     "id, merkle_root, leaf_count, status, created_at, tx_hash, block_hash, block_number,"

@@ -6,8 +6,16 @@ from eth_account import Account
 from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 
-from pipeline.chain import ANCHOR_GAS_LIMIT, AlreadyAnchoredError, AnchorReceipt, Chain, ChainError
-from pipeline.embedded import EMBEDDED_PRIVATE_KEY
+from pipeline.chain import (
+    ANCHOR_GAS_LIMIT,
+    AlreadyAnchoredError,
+    AnchorReceipt,
+    Chain,
+    ChainError,
+    NonceGapError,
+    NonceTakenError,
+)
+from pipeline.embedded import EMBEDDED_PRIVATE_KEY, ListJournal, open_embedded
 from pipeline.merkle import MerkleTree
 
 ROOT = bytes.fromhex("5a" * 32)
@@ -111,11 +119,11 @@ def test_verify_proof_is_the_contract_check(chain):
     assert chain.verify_proof(tree.root, tree.proof(2), tree.leaf(3)) is False
 
 
-def test_stale_local_nonce_fails_once_then_resyncs(chain, registry, send_raw):
-    send_raw(registry.address, registry.encode_abi("anchor", args=[ROOT, 1]))
-    with pytest.raises(ChainError, match="refused the transaction"):
-        chain.anchor(bytes.fromhex("77" * 32), 1)
-    assert chain.anchor(bytes.fromhex("77" * 32), 1).gas_used > 0
+def test_stale_local_nonce_resyncs_and_the_send_is_retried_once(chain, registry, send_raw, w3):
+    used = send_raw(registry.address, registry.encode_abi("anchor", args=[ROOT, 1]))
+    sent = chain.send_anchor(bytes.fromhex("77" * 32), 1)
+    assert sent.nonce == w3.eth.get_transaction(used["transactionHash"])["nonce"] + 1
+    assert chain.receipt(sent.tx_hash).gas_used > 0
 
 
 def test_unfunded_account_gets_a_one_line_error(chain, w3):
@@ -132,7 +140,42 @@ def test_chain_without_base_fee_sends_legacy_transactions():
     w3 = Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend(vm_configuration=((0, BerlinVM),)))))
     legacy = Chain(w3, EMBEDDED_PRIVATE_KEY, network="berlin")
     legacy.ensure_registry(None)
-    receipt = legacy.anchor(ROOT, 2)
-    assert w3.eth.get_transaction(receipt.transaction_hash)["type"] == 0
-    assert w3.eth.get_transaction_receipt(receipt.transaction_hash)["status"] == 1
+    sent = legacy.send_anchor(ROOT, 2)
+    assert w3.eth.get_transaction(sent.tx_hash)["type"] == 0
+    assert w3.eth.get_transaction_receipt(sent.tx_hash)["status"] == 1
+    assert legacy.rebroadcast(sent.raw) == sent.tx_hash
     assert legacy.network == "berlin"
+
+
+def test_mined_empty_blocks_are_journalled_and_replay():
+    journal = ListJournal()
+    chain = open_embedded(journal)
+    chain.ensure_registry(None)
+    receipt = chain.anchor(ROOT, 4)
+    assert chain.mine(3) == receipt.block_number + 3
+    assert [raw for raw, _ in journal.items[-3:]] == [b"", b"", b""]
+    chain.anchor(bytes.fromhex("5b" * 32), 1)
+    replayed = open_embedded(ListJournal(list(journal.items)))
+    assert replayed.head() == chain.head() == receipt.block_number + 4
+    assert [replayed.block_hash(n) for n in range(chain.head() + 1)] == [
+        chain.block_hash(n) for n in range(chain.head() + 1)
+    ]
+
+
+def test_receipt_is_none_until_known_and_refuses_other_transactions(chain, send_raw):
+    assert chain.receipt("0x" + "ab" * 32) is None
+    assert chain.transaction_known("0x" + "ab" * 32) is False
+    transfer = send_raw(chain.address, "0x")
+    with pytest.raises(ChainError, match="is not an anchor on the registry"):
+        chain.receipt("0x" + transfer["transactionHash"].hex())
+
+
+def test_rebroadcast_onto_a_chain_without_the_earlier_transactions_raises_nonce_gap():
+    first = open_embedded(ListJournal())
+    first.ensure_registry(None)
+    sent = first.send_anchor(ROOT, 1)
+    fresh = open_embedded(ListJournal())
+    with pytest.raises(NonceGapError, match=f"nonce {sent.nonce} but {fresh.address} is at 0") as failure:
+        fresh.rebroadcast(sent.raw)
+    assert isinstance(failure.value, NonceTakenError)
+    assert fresh.ensure_registry(None) == first.registry_address

@@ -1,4 +1,4 @@
-"""contracts/compile.js with the pinned solcjs reproduces the committed build artifacts."""
+"""contracts/compile.js with the pinned solcjs reproduces the committed build artifacts (registry and NFT)."""
 
 import json
 import shutil
@@ -27,7 +27,7 @@ def test_fresh_compile_matches_committed_artifact(tmp_path):
     assert run.returncode == 0, f"compile.js failed (run `make npm`?):\n{run.stderr}"
     committed = sorted(p.name for p in BUILD.glob("*.json"))
     assert sorted(p.name for p in tmp_path.glob("*.json")) == committed
-    assert "ProvenanceRegistry.json" in committed
+    assert {"ProvenanceRegistry.json", "ProvenanceNFT.json"} <= set(committed)
     for name in committed:
         fresh = json.loads((tmp_path / name).read_text())
         kept = json.loads((BUILD / name).read_text())

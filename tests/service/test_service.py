@@ -1,6 +1,7 @@
 """The service commits each state change with its outbox rows, or neither."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from emitter import outbox
 from emitter.endpoint import Endpoint
 from pipeline.analyze import analyze_file
+from pipeline.lifecycle import settle
 from pipeline.service import Service
 from pipeline.settings import Settings
 from pipeline.verify import signature_valid, verify_file
@@ -54,8 +56,8 @@ def test_registering_the_same_content_again_returns_the_first_record(service: Se
 
 def test_tampered_signature_fails_the_content_checks(service: Service):
     rec, _ = service.register(analysis("shapes.png"), "shapes.png", "shapes.png")
-    batch = service.close_batch([rec.id])
-    service.anchor_batch(batch)
+    service.close_batch([rec.id])
+    asyncio.run(settle(service))
     bad = "00" * 64
     service.store.conn.execute("UPDATE records SET signature_hex = ? WHERE id = ?", (bad, rec.id))
     result = verify_file(service, SAMPLES / "shapes.png")
