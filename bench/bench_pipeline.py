@@ -95,10 +95,11 @@ def listener(secret: str):
         proc.wait(timeout=10)
 
 
-async def pipeline_rate(paths: list[Path], url: str | None, secret: str, batch_size: int) -> tuple[float, float, dict]:
+async def pipeline_rate(paths: list[Path], url: str | None, secret: str, batch_size: int,
+                        mint: bool) -> tuple[float, float, dict]:
     """Items/s of one full run over the files (fresh state; chain and workers warm), and main-process CPU ms/item."""
     with tempfile.TemporaryDirectory() as tmp:
-        service = Service(Settings(data_dir=Path(tmp), batch_size=batch_size, batch_interval=5.0))
+        service = Service(Settings(data_dir=Path(tmp), batch_size=batch_size, batch_interval=5.0, mint_nfts=mint))
         if url:
             service.add_transient_endpoints([Endpoint.new(url, secret=secret, persistent=False)])
         _ = service.chain
@@ -127,9 +128,10 @@ def main() -> None:
     naive = cores / cost
     limit = parallel_limit(paths, cores)
     secret = new_secret()
-    bare, bare_cpu, _ = asyncio.run(pipeline_rate(paths, None, secret, args.batch_size))
+    bare, bare_cpu, _ = asyncio.run(pipeline_rate(paths, None, secret, args.batch_size, mint=False))
     with listener(secret) as url:
-        full, full_cpu, deliveries = asyncio.run(pipeline_rate(paths, url, secret, args.batch_size))
+        full, full_cpu, deliveries = asyncio.run(pipeline_rate(paths, url, secret, args.batch_size, mint=False))
+        nft, nft_cpu, _ = asyncio.run(pipeline_rate(paths, url, secret, args.batch_size, mint=True))
     print(f"items: {len(paths)} JPEGs 1024x768, {cores} cores, batch size {args.batch_size}")
     print(f"per-item decode + phash + SHA-256 + BLAKE3: {cost * 1000:.2f} ms on one core"
           f" -> {cores} x 1 core = {naive:.1f} items/s")
@@ -139,6 +141,8 @@ def main() -> None:
     print(f"{'pipeline, no endpoint':36} {bare:8.1f} {bare / limit:9.2f} {bare_cpu:17.2f}")
     print(f"{'pipeline + provsim listen':36} {full:8.1f} {full / limit:9.2f} {full_cpu:17.2f}"
           f"   ({deliveries['delivered']} deliveries verified and delivered)")
+    print(f"{'... and an NFT per item (embedded)':36} {nft:8.1f} {nft / limit:9.2f} {nft_cpu:17.2f}"
+          "   (py-evm runs each mint in this process)")
     print(f"goal: at least 0.80 of limit; against {cores} x 1 core: {bare / naive:.2f} and {full / naive:.2f}")
 
 

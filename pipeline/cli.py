@@ -34,7 +34,7 @@ app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(signer_app, name="signer")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="PROVSIM_DATA_DIR",
                                        help="State directory (keys, database, downloads).")]
@@ -48,6 +48,7 @@ ChainKind = Annotated[str, typer.Option("--chain", help="embedded (in process), 
 RpcUrl = Annotated[Optional[str], typer.Option("--rpc-url", help="Use the chain at this JSON-RPC URL instead.")]
 PrivateKey = Annotated[Optional[str], typer.Option("--private-key", envvar="PROVSIM_PRIVATE_KEY", help="Key that pays for transactions on --rpc-url.")]
 Confirmations = Annotated[int, typer.Option("--confirmations", min=1, help="Blocks that must hold an anchor before it counts.")]
+MintNfts = Annotated[bool, typer.Option("--nft/--no-nft", help="Mint an ERC-721 per registration after its anchor.")]
 BlockTime = Annotated[Optional[float], typer.Option("--block-time", min=0.1, help="Seconds between blocks of a started node (default: a block per transaction).")]
 EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
 
@@ -168,6 +169,7 @@ def run(
     private_key: PrivateKey = None,
     confirmations: Confirmations = 1,
     block_time: BlockTime = None,
+    nft: MintNfts = True,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
     as_json: AsJson = False,
@@ -179,6 +181,7 @@ def run(
         data_dir, db, batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
         caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
         chain=chain_spec(chain, rpc_url, private_key, block_time, confirmations), confirmations=confirmations,
+        mint_nfts=nft,
     )
     try:
         service.add_transient_endpoints(eps)

@@ -70,6 +70,7 @@ class ChainWorker:
         await self._watch_reorgs(head)
         if waiting_for_depth and chain.network == "embedded":
             await asyncio.to_thread(chain.mine, 1)  # the in-process chain only makes blocks on demand
+            self.service.flush_journal()
         return bool(store.txs(status="submitted") or store.batches(status="closed"))
 
     async def _after_outage(self) -> None:

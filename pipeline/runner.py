@@ -68,7 +68,7 @@ class _Run:
         self.on_note = on_note or (lambda line: None)
         self.report = RunReport()
         settings = service.settings
-        self.chain_worker = ChainWorker(service, confirmations=settings.confirmations,
+        self.chain_worker = ChainWorker(service, confirmations=settings.confirmations, mint=settings.mint_nfts,
                                         on_note=self._note, on_anchored=self._anchored)
         self.batch_ids: dict[str, None] = {}  # anchored in this run, in order
         self.batcher = Batcher(settings.batch_size, settings.batch_interval, self._close_batch)

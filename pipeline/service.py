@@ -81,6 +81,11 @@ class Service:
         """Who receives the registration NFTs: the configured originator, else the chain account."""
         return self.settings.originator_address or self.chain.address
 
+    def flush_journal(self) -> None:
+        """Write what the embedded chain did outside any state change (empty blocks mined on demand)."""
+        with self.store.transaction() as conn:
+            self._write_journal(conn)
+
     def _write_journal(self, conn) -> None:
         """Persist the embedded chain's newly sent transactions in the current transaction."""
         self.store.append_journal(conn, self.journal.take())

@@ -27,6 +27,7 @@ class Settings:
     workers: int = max(1, os.cpu_count() or 1)
     chain: ChainSpec = field(default_factory=ChainSpec)
     confirmations: int = 1
+    mint_nfts: bool = True
     originator_address: str | None = None
 
     @property

@@ -12,9 +12,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def provsim(*args: str, check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+def provsim(*args: str, check: bool = True, timeout: float = 120, env_extra: dict | None = None,
+            **kw) -> subprocess.CompletedProcess:
     """Run the real `provsim` command line in a subprocess."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env_extra or {})}
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT, **kw)
     if check and proc.returncode != 0:

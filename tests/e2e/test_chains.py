@@ -132,3 +132,58 @@ def test_node_killed_mid_run_then_restarted_the_run_completes(tmp_path: Path):
     waiting = [n for n in notes if "waiting for the chain" in n]
     assert waiting and all("\n" not in n for n in waiting)
     assert any("answering again" in n for n in notes)
+
+
+def test_confirmations_wait_for_k_blocks_on_the_embedded_chain(tmp_path: Path):
+    media = tmp_path / "media"
+    make_images(media, 3, seed=13)
+    service = Service(Settings(data_dir=tmp_path / "state", batch_size=3, confirmations=3))
+    try:
+        report = asyncio.run(run_pipeline(service, [str(media)]))
+        [batch] = report.batches
+        head = service.chain.head()
+        assert head - batch.block_number + 1 >= 3, "announced only once 3 blocks hold the anchor"
+        assert all(r.blockchain_status == "anchored" for r in service.store.batch_records(batch.id))
+    finally:
+        service.close()
+    reopened = Service(Settings(data_dir=tmp_path / "state"))
+    try:
+        assert reopened.chain.head() == head, "the empty blocks mined while waiting are journalled too"
+        assert reopened.chain.block_hash(batch.block_number) == batch.block_hash
+    finally:
+        reopened.close()
+
+
+def test_a_missing_node_binary_is_one_line_naming_the_make_target(tmp_path: Path):
+    media = tmp_path / "media"
+    make_images(media, 1)
+    proc = provsim("run", str(media), "--chain", "anvil", "--data-dir", str(tmp_path / "state"), check=False,
+                   env_extra={"PROVSIM_ANVIL": str(tmp_path / "no-such-anvil")})
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "make npm" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_chain_up_keeps_a_node_running_until_ctrl_c(tmp_path: Path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from e2e_support import ROOT
+    from pipeline.nodes import rpc
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "chain", "up", "--kind", "anvil", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        banner = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in banner
+        assert int(rpc(f"http://127.0.0.1:{port}", "eth_chainId"), 16) == 31337
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the node stops with the command"
