@@ -1,12 +1,18 @@
 """Engine-side outbox queries: recover after a crash, find due lanes, claim deliveries, record outcomes."""
 
+import json
 import sqlite3
 from dataclasses import dataclass
+
+from emitter.endpoint import signing_secrets
 
 
 @dataclass(frozen=True)
 class Claim:
     """A delivery claimed for one attempt, with everything needed to sign and send it."""
+
+    # secret and previous_secrets are the endpoint's as saved when the claim was made, so a rotation
+    # reaches retries; for a delivery whose endpoint row is gone, the secret copied at enqueue time.
 
     delivery_id: str
     event_id: str
@@ -19,6 +25,11 @@ class Claim:
     body: bytes
     attempt: int
     max_attempts: int
+    previous_secrets: tuple[tuple[str, float], ...] = ()
+
+    def signing_secrets(self, now: float) -> tuple[str, ...]:
+        """The secrets an attempt at `now` is signed with, current first."""
+        return signing_secrets(self.secret, self.previous_secrets, now)
 
 
 @dataclass(frozen=True)
@@ -58,8 +69,9 @@ def pending_lanes(conn: sqlite3.Connection) -> list[tuple[str, float]]:
 def claim(conn: sqlite3.Connection, endpoint_id: str, now: float, limit: int) -> tuple[list[Claim], float | None]:
     """Mark up to `limit` due rows of one endpoint 'delivering'; returns them and its next pending time."""
     rows = conn.execute(
-        "SELECT d.id, d.event_id, e.type, e.timestamp, d.endpoint_id, d.url, d.secret, d.dialect, d.body,"
-        " d.attempts + 1, d.max_attempts FROM wh_deliveries d JOIN wh_events e ON e.id = d.event_id"
+        "SELECT d.id, d.event_id, e.type, e.timestamp, d.endpoint_id, d.url, COALESCE(p.secret, d.secret),"
+        " d.dialect, d.body, d.attempts + 1, d.max_attempts, COALESCE(p.previous_secrets, '[]')"
+        " FROM wh_deliveries d JOIN wh_events e ON e.id = d.event_id LEFT JOIN wh_endpoints p ON p.id = d.endpoint_id"
         " WHERE d.status = 'pending' AND d.endpoint_id = ? AND d.next_attempt_at <= ?"
         " ORDER BY d.next_attempt_at LIMIT ?",
         (endpoint_id, now, limit),
@@ -69,7 +81,8 @@ def claim(conn: sqlite3.Connection, endpoint_id: str, now: float, limit: int) ->
         "SELECT MIN(next_attempt_at) FROM wh_deliveries WHERE status = 'pending' AND endpoint_id = ?",
         (endpoint_id,),
     ).fetchone()
-    return [Claim(*row) for row in rows], next_at
+    batch = [Claim(*row[:-1], tuple((old, expires_at) for old, expires_at in json.loads(row[-1]))) for row in rows]
+    return batch, next_at
 
 
 def record(conn: sqlite3.Connection, outcomes: list[Outcome]) -> None:

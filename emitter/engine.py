@@ -250,11 +250,12 @@ class DeliveryEngine:
                 self._wake.set()
 
     async def _attempt(self, job: Claim, at: float) -> SendResult:
-        """Sign this attempt with the endpoint's dialect and send it; any failure becomes a SendResult."""
+        """Sign this attempt with the dialect and the valid secrets, and send it; failures become SendResults."""
         try:
             dialect = dialects.get(job.dialect)
             headers = dialect.sign_headers(
-                job.secret, job.event_type, job.event_id, job.event_timestamp, job.delivery_id, job.body, at
+                job.signing_secrets(at), job.event_type, job.event_id, job.event_timestamp, job.delivery_id,
+                job.body, at,
             )
             return await self._sender.send(job.url, headers, job.body, dialect.TIMEOUT)
         except Exception as exc:  # a broken sender or dialect must fail the attempt, not the engine

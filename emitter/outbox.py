@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from os import PathLike
 
 from emitter import dialects
-from emitter.endpoint import Endpoint
+from emitter.endpoint import DEFAULT_GRACE, Endpoint
 from emitter.event import Event
 
 STATUSES = ("pending", "delivering", "delivered", "failed")
@@ -21,7 +21,8 @@ _SCHEMA = (
         events TEXT,
         dialect TEXT NOT NULL,
         persistent INTEGER NOT NULL,
-        created_at TEXT NOT NULL
+        created_at TEXT NOT NULL,
+        previous_secrets TEXT NOT NULL DEFAULT '[]'
     )""",
     """CREATE TABLE IF NOT EXISTS wh_events (
         id TEXT PRIMARY KEY,
@@ -71,9 +72,20 @@ def connect(path: "str | PathLike[str]") -> sqlite3.Connection:
 
 
 def init_schema(conn: sqlite3.Connection) -> None:
-    """Create the wh_* tables and indexes if they do not exist yet."""
+    """Create the wh_* tables and indexes if they do not exist yet, and add columns newer versions need."""
     for statement in _SCHEMA:
         conn.execute(statement)
+    if not _has_column(conn, "wh_endpoints", "previous_secrets"):
+        try:
+            conn.execute("ALTER TABLE wh_endpoints ADD COLUMN previous_secrets TEXT NOT NULL DEFAULT '[]'")
+        except sqlite3.OperationalError:
+            if not _has_column(conn, "wh_endpoints", "previous_secrets"):  # else another process added it
+                raise
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    """Whether `table` has a column called `column`."""
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def enqueue(conn: sqlite3.Connection, event: Event, endpoints: Iterable[Endpoint]) -> list[str]:
@@ -123,11 +135,13 @@ def enqueue(conn: sqlite3.Connection, event: Event, endpoints: Iterable[Endpoint
     return [row[0] for row in rows]
 
 
+_ENDPOINT_COLUMNS = "id, url, secret, events, dialect, persistent, created_at, previous_secrets"
+
+
 def save_endpoint(conn: sqlite3.Connection, ep: Endpoint) -> None:
-    """Insert or replace an endpoint row; never commits."""
+    """Insert or replace an endpoint row, previous secrets included; never commits."""
     conn.execute(
-        "INSERT OR REPLACE INTO wh_endpoints (id, url, secret, events, dialect, persistent, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO wh_endpoints ({_ENDPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             ep.id,
             ep.url,
@@ -136,16 +150,14 @@ def save_endpoint(conn: sqlite3.Connection, ep: Endpoint) -> None:
             ep.dialect,
             int(ep.persistent),
             ep.created_at,
+            json.dumps(ep.previous_secrets),
         ),
     )
 
 
-_ENDPOINT_COLUMNS = "id, url, secret, events, dialect, persistent, created_at"
-
-
 def _endpoint(row: tuple) -> Endpoint:
     """An Endpoint from a wh_endpoints row."""
-    ep_id, url, secret, events, dialect, persistent, created_at = row
+    ep_id, url, secret, events, dialect, persistent, created_at, previous_secrets = row
     return Endpoint(
         id=ep_id,
         url=url,
@@ -154,6 +166,7 @@ def _endpoint(row: tuple) -> Endpoint:
         dialect=dialect,
         persistent=bool(persistent),
         created_at=created_at,
+        previous_secrets=json.loads(previous_secrets),
     )
 
 
@@ -172,6 +185,22 @@ def get_endpoint(conn: sqlite3.Connection, id_or_url: str) -> Endpoint | None:
         (id_or_url, id_or_url, id_or_url),
     ).fetchone()
     return _endpoint(row) if row else None
+
+
+def rotate_secret(
+    conn: sqlite3.Connection,
+    endpoint_id: str,
+    new_secret: str | None = None,
+    grace_seconds: float = DEFAULT_GRACE,
+    now: float | None = None,
+) -> Endpoint:
+    """Give an endpoint a new secret, the old one signing on for grace_seconds; uncommitted; LookupError if none."""
+    row = conn.execute(f"SELECT {_ENDPOINT_COLUMNS} FROM wh_endpoints WHERE id = ?", (endpoint_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"no webhook endpoint with id {endpoint_id!r}")
+    rotated = _endpoint(row).rotate(new_secret, grace_seconds, now)
+    save_endpoint(conn, rotated)
+    return rotated
 
 
 def remove_endpoint(conn: sqlite3.Connection, id: str) -> bool:

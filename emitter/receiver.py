@@ -2,20 +2,23 @@
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
 from emitter import dialects
-from emitter.clock import iso_utc
+from emitter.clock import Clock, iso_utc
+from emitter.dialects.keys import secret_list
 
 
 @dataclass(frozen=True)
 class Received:
     """One request the receiver got, whether or not its signature held."""
+
+    # delivery_id is the id the dialect announces: Tectra's X-Tectra-Delivery, or for Standard Webhooks
+    # the message id. webhook_id is the Standard Webhooks message id (webhook-id, else svix-id), if any.
 
     delivery_id: str | None
     event_type: str | None
@@ -23,23 +26,31 @@ class Received:
     body: bytes
     headers: dict
     at: float
+    webhook_id: str | None = None
 
 
 class Receiver:
     """An HTTP server taking signed webhooks on any path: 200 if the signature holds, else 401."""
 
+    # secret may be several (the receiver's own rotation): a request passes if one of them verifies it.
+    # Timestamped schemes (royal) also refuse a request outside their tolerance of clock.now().
     # fail_first answers 500 to the first N requests whatever they carry, to exercise retries.
 
     def __init__(
         self,
-        secret: str,
+        secret: str | Sequence[str],
         dialect: str = "tectra",
         on_event: Callable[[str], object] | None = None,
         dump_path: Path | None = None,
         fail_first: int = 0,
+        clock: Clock | None = None,
     ) -> None:
-        self.secret = secret
+        self.secrets = secret_list(secret)
+        self.secret = self.secrets[0]
         self.dialect = dialects.get(dialect)
+        for key in self.secrets:
+            self.dialect.check_secret(key)
+        self.clock = clock if clock is not None else Clock()
         self.on_event = on_event
         self.dump_path = Path(dump_path) if dump_path is not None else None
         self.fail_first = fail_first
@@ -83,16 +94,19 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         """Verify, record, report and answer one request."""
         body = await request.read()
-        now = time.time()
-        verified = self.dialect.verify_request(self.secret, request.headers, body, now)
+        now = self.clock.now()
+        verified = any(self.dialect.verify_request(key, request.headers, body, now) for key in self.secrets)
         delivery_id, event_type = self.dialect.identify(request.headers, body)
+        webhook_id = _webhook_id(request.headers)
         if len(self.received) < self.fail_first:
             status, answer = 500, {"error": "Failing on purpose (fail_first)"}
         elif not verified:
             status, answer = 401, {"error": "Invalid signature"}
         else:
             status, answer = 200, {"received": True}
-        self.received.append(Received(delivery_id, event_type, verified, body, dict(request.headers), now))
+        self.received.append(
+            Received(delivery_id, event_type, verified, body, dict(request.headers), now, webhook_id)
+        )
         self._arrived.set()
         if self.on_event is not None:
             check = "signature ok" if verified else "INVALID SIGNATURE"
@@ -118,9 +132,14 @@ class Receiver:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
+def _webhook_id(headers: Mapping[str, str]) -> str | None:
+    """The Standard Webhooks message id of a request (webhook-id, else svix-id), None if it has neither."""
+    return headers.get("webhook-id") or headers.get("svix-id")
+
+
 async def serve_forever(
     port: int,
-    secret: str,
+    secret: str | Sequence[str],
     dump: Path | None = None,
     host: str = "127.0.0.1",
     printer: Callable[[str], object] = print,
@@ -138,7 +157,7 @@ async def serve_forever(
 
 def run_listener(
     port: int,
-    secret: str,
+    secret: str | Sequence[str],
     dump: Path | None = None,
     host: str = "127.0.0.1",
     printer: Callable[[str], object] = print,

@@ -15,7 +15,7 @@ from emitter import outbox
 from emitter.endpoint import Endpoint
 from emitter.receiver import run_listener
 
-from . import payloads
+from . import royal_events, tectra_events
 from .chain import ChainError
 from .connect import ChainSpec
 from .digest import IngestError
@@ -50,6 +50,7 @@ PrivateKey = Annotated[Optional[str], typer.Option("--private-key", envvar="PROV
 Confirmations = Annotated[int, typer.Option("--confirmations", min=1, help="Blocks that must hold an anchor before it counts.")]
 MintNfts = Annotated[bool, typer.Option("--nft/--no-nft", help="Mint an ERC-721 per registration after its anchor.")]
 BlockTime = Annotated[Optional[float], typer.Option("--block-time", min=0.1, help="Seconds between blocks of a started node (default: a block per transaction).")]
+Dialects = Annotated[Optional[list[str]], typer.Option("--dialect", help="tectra or royal, for the --endpoint at the same position (one applies to all).")]
 EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
 
 
@@ -59,29 +60,41 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def parse_events(value: str | None) -> tuple[str, ...] | None:
-    """An event filter from 'a,b'; unknown names are refused."""
+DIALECT_EVENTS = {"tectra": tectra_events.TECTRA_EVENTS, "royal": royal_events.ROYAL_EVENTS}
+
+
+def parse_dialect(value: str) -> str:
+    """A webhook dialect name."""
+    if value not in DIALECT_EVENTS:
+        fail(f"unknown dialect {value!r}: choose {', '.join(DIALECT_EVENTS)}")
+    return value
+
+
+def parse_events(value: str | None, dialect: str = "tectra") -> tuple[str, ...] | None:
+    """An event filter from 'a,b'; names the dialect does not send are refused."""
     if not value:
         return None
     names = tuple(v.strip() for v in value.split(",") if v.strip())
-    unknown = [n for n in names if n not in payloads.TECTRA_EVENTS]
+    known = DIALECT_EVENTS[dialect]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        fail(f"unknown event {unknown[0]!r}: choose from {', '.join(payloads.TECTRA_EVENTS)}")
+        fail(f"unknown {dialect} event {unknown[0]!r}: choose from {', '.join(known)}")
     return names
 
 
-def command_endpoints(urls: list[str] | None, secrets: list[str] | None,
-                      events: list[str] | None) -> list[Endpoint]:
-    """The endpoints given on one command line, paired by position."""
-    urls, secrets, events = urls or [], secrets or [], events or []
-    if len(secrets) > len(urls) or len(events) > len(urls):
-        fail("each --secret and --events belongs to an --endpoint given before it")
+def command_endpoints(urls: list[str] | None, secrets: list[str] | None, events: list[str] | None,
+                      dialects: list[str] | None = None) -> list[Endpoint]:
+    """The endpoints given on one command line, paired by position (one --dialect applies to all)."""
+    urls, secrets, events, dialects = urls or [], secrets or [], events or [], dialects or []
+    if len(secrets) > len(urls) or len(events) > len(urls) or len(dialects) > max(1, len(urls)):
+        fail("each --secret, --events and --dialect belongs to an --endpoint given before it")
     result = []
     for i, url in enumerate(urls):
+        dialect = parse_dialect(dialects[i] if i < len(dialects) else (dialects[0] if len(dialects) == 1 else "tectra"))
         try:
             ep = Endpoint.new(url, secret=secrets[i] if i < len(secrets) else None,
-                              events=parse_events(events[i] if i < len(events) else None),
-                              persistent=False)
+                              events=parse_events(events[i] if i < len(events) else None, dialect),
+                              dialect=dialect, persistent=False)
         except ValueError as exc:
             fail(str(exc))
         if i >= len(secrets):
@@ -157,6 +170,7 @@ def run(
     endpoint: Endpoints = None,
     secret: Secrets = None,
     events: EventFilters = None,
+    dialect: Dialects = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     batch_interval: Annotated[float, typer.Option("--batch-interval", min=0.001)] = 5.0,
     origin_type: Annotated[Optional[str], typer.Option("--origin-type")] = None,
@@ -176,7 +190,7 @@ def run(
 ) -> None:
     """Register media and deliver every event it causes; exit 0 when all was delivered."""
     ctx_obj = parse_context(context)
-    eps = command_endpoints(endpoint, secret, events)
+    eps = command_endpoints(endpoint, secret, events, dialect)
     service = open_service(
         data_dir, db, batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
         caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
@@ -216,6 +230,7 @@ def verify(
     endpoint: Endpoints = None,
     secret: Secrets = None,
     events: EventFilters = None,
+    dialect: Dialects = None,
     time_scale: TimeScale = 1.0,
     rpc_url: RpcUrl = None,
     private_key: PrivateKey = None,
@@ -229,7 +244,7 @@ def verify(
     service = open_service(data_dir, db, time_scale=time_scale,
                            chain=chain_spec("embedded", rpc_url, private_key, None, 1))
     try:
-        service.add_transient_endpoints(command_endpoints(endpoint, secret, events))
+        service.add_transient_endpoints(command_endpoints(endpoint, secret, events, dialect))
         open_chain(service)
         results, code = [], 0
         for f in files:
@@ -323,21 +338,23 @@ def endpoint_add(
     url: str,
     secret: Annotated[Optional[str], typer.Option("--secret")] = None,
     events: Annotated[Optional[str], typer.Option("--events", help="Comma-separated event filter.")] = None,
+    dialect: Annotated[str, typer.Option("--dialect", help="tectra (X-Tectra-* HMAC) or royal (Standard Webhooks / Svix).")] = "tectra",
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
     """Register an endpoint; a generated secret is printed this once."""
+    dialect = parse_dialect(dialect)
     try:
-        ep = Endpoint.new(url, secret=secret, events=parse_events(events))
+        ep = Endpoint.new(url, secret=secret, events=parse_events(events, dialect), dialect=dialect)
     except ValueError as exc:
         fail(str(exc))
     service = open_service(data_dir, db)
     with service.store.transaction() as conn:
         outbox.save_endpoint(conn, ep)
     service.close()
-    shown = {"id": ep.id, "url": ep.url, "events": list(ep.events) if ep.events else list(payloads.TECTRA_EVENTS),
-             "secret": ep.secret, "created_at": ep.created_at}
+    shown = {"id": ep.id, "url": ep.url, "events": list(ep.events or DIALECT_EVENTS[dialect]),
+             "dialect": ep.dialect, "secret": ep.secret, "created_at": ep.created_at}
     if as_json:
         out.print_json(json.dumps(shown))
     else:
@@ -350,14 +367,14 @@ def endpoint_list(data_dir: DataDir = DEFAULT_DATA_DIR, db: Db = None, as_json: 
     service = open_service(data_dir, db)
     eps = outbox.list_endpoints(service.store.conn, persistent_only=True)
     service.close()
-    rows = [{"id": e.id, "url": e.url, "events": list(e.events) if e.events else ["*"],
+    rows = [{"id": e.id, "url": e.url, "dialect": e.dialect, "events": list(e.events or DIALECT_EVENTS[e.dialect]),
              "created_at": e.created_at} for e in eps]
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table("id", "url", "events", "created_at", title="endpoints")
+    table = Table("id", "url", "dialect", "events", "created_at", title="endpoints")
     for r in rows:
-        table.add_row(r["id"], r["url"], ",".join(r["events"]), r["created_at"])
+        table.add_row(r["id"], r["url"], r["dialect"], ",".join(r["events"]), r["created_at"])
     out.print(table)
 
 
@@ -424,9 +441,11 @@ def listen(
     secret: Annotated[str, typer.Option("--secret", help="The endpoint's whsec_ secret.")] = ...,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     dump: Annotated[Optional[Path], typer.Option("--dump", help="Append each delivery as a JSON line.")] = None,
+    dialect: Annotated[str, typer.Option("--dialect", help="tectra or royal (Standard Webhooks, 5-minute tolerance).")] = "tectra",
 ) -> None:
     """Reference receiver: verify every delivery, print one line per event, 401 on a bad signature."""
-    run_listener(port, secret, dump=dump, host=host, printer=lambda line: out.print(line, highlight=False))
+    run_listener(port, secret, dump=dump, host=host, printer=lambda line: out.print(line, highlight=False),
+                 dialect=parse_dialect(dialect))
 
 
 @app.command()

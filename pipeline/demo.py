@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -45,16 +46,41 @@ def run_demo(out: Console, err: Console, data_dir: Path | None = None, media: Pa
             service.close()
 
 
-async def _demo(service: Service, media: Path, out: Console, err: Console) -> int:
-    """Register the originals, verify the copies, deliver and cross-check every event."""
+@dataclass
+class _Listener:
+    """A built-in receiver of one dialect, the endpoint pointing at it, and what it was sent."""
+
+    dialect: str
+    receiver: Receiver
+    endpoint: Endpoint
+    delivered: list[dict] = field(default_factory=list)
+
+    def lost(self) -> list[str]:
+        """Deliveries the outbox counts as delivered that the receiver never verified."""
+        seen = {r.delivery_id for r in self.receiver.received if r.verified}
+        key = "id" if self.dialect == "tectra" else "event_id"  # Royal receivers know the message id
+        return [d["id"] for d in self.delivered if d["status"] == "delivered" and d[key] not in seen]
+
+
+async def _listen(service: Service, dialect: str, err: Console) -> _Listener:
+    """Start a receiver of this dialect on 127.0.0.1 and register it for this run."""
     secret = new_secret()
-    receiver = Receiver(secret, on_event=lambda line: err.print(f"  {line[11:]}", highlight=False))
+    receiver = Receiver(secret, dialect=dialect,
+                        on_event=lambda line: err.print(f"  {dialect:6} {line[11:]}", highlight=False))
     port = await receiver.start()
-    endpoint = Endpoint.new(f"http://127.0.0.1:{port}/webhooks/tectra", secret=secret, persistent=False)
+    endpoint = Endpoint.new(f"http://127.0.0.1:{port}/webhooks/{dialect}", secret=secret, dialect=dialect,
+                            persistent=False)
     service.add_transient_endpoints([endpoint])
+    return _Listener(dialect, receiver, endpoint)
+
+
+async def _demo(service: Service, media: Path, out: Console, err: Console) -> int:
+    """Register the originals, verify the copies, deliver to both dialects and cross-check every event."""
+    listeners = [await _listen(service, "tectra", err), await _listen(service, "royal", err)]
     originals = sorted(str(p) for p in media.iterdir() if p.is_file() and not p.name.startswith("."))
     copies = sorted(p for p in (media / "copies").glob("*") if p.is_file()) if (media / "copies").is_dir() else []
-    err.print(f"provsim demo: {len(originals)} items from {media}, receiver on 127.0.0.1:{port}", highlight=False)
+    err.print(f"provsim demo: {len(originals)} items from {media}; Tectra and Royal receivers on 127.0.0.1",
+              highlight=False)
     with RunProgress(err) as progress:
         report = await run_pipeline(service, originals, on_item=progress.item, on_total=progress.total,
                                     on_note=lambda line: err.print(f"  chain: {line}", highlight=False))
@@ -64,10 +90,11 @@ async def _demo(service: Service, media: Path, out: Console, err: Console) -> in
     for _, data in checks:
         service.emit_verified(data)
     await deliver_outbox(service)
-    delivered = outbox.list_deliveries(service.store.conn, endpoint_id=endpoint.id)
-    await receiver.wait_for(sum(1 for d in delivered if d["status"] == "delivered"), timeout=10)
-    await receiver.stop()
-    return _summarise(out, service, report, checks, delivered, receiver)
+    for listener in listeners:
+        listener.delivered = outbox.list_deliveries(service.store.conn, endpoint_id=listener.endpoint.id)
+        await listener.receiver.wait_for(sum(1 for d in listener.delivered if d["status"] == "delivered"), 10)
+        await listener.receiver.stop()
+    return _summarise(out, service, report, checks, listeners)
 
 
 def _short(hex_str: str | None, keep: int = 10) -> str:
@@ -77,7 +104,7 @@ def _short(hex_str: str | None, keep: int = 10) -> str:
     return f"{hex_str[:keep]}…{hex_str[-4:]}"
 
 
-def _summarise(out: Console, service: Service, report: RunReport, checks, delivered, receiver) -> int:
+def _summarise(out: Console, service: Service, report: RunReport, checks, listeners: list[_Listener]) -> int:
     """Print the summary tables; returns the exit status."""
     records = {r.id: r for r in service.store.records()}
     t = Table(title="Registered")
@@ -108,24 +135,28 @@ def _summarise(out: Console, service: Service, report: RunReport, checks, delive
                   f"{data['confidence']:.2f}", "yes" if data["authentic"] else "no")
     out.print(m)
 
-    verified_ids = {r.delivery_id for r in receiver.received if r.verified}
-    unverified = [r for r in receiver.received if not r.verified]
-    by_status: dict[str, int] = {}
-    for d in delivered:
-        by_status[d["status"]] = by_status.get(d["status"], 0) + 1
-    lost = [d["id"] for d in delivered if d["status"] == "delivered" and d["id"] not in verified_ids]
-    s = Table(title="Summary", show_header=False)
-    s.add_row("items registered", str(len(report.registered)))
-    s.add_row("items refused", str(len(report.errors)))
-    s.add_row("batches anchored", str(len(report.batches)))
-    s.add_row("events delivered", str(by_status.get("delivered", 0)))
-    s.add_row("events failed", str(by_status.get("failed", 0)))
-    s.add_row("deliveries verified by the receiver", str(len(verified_ids)))
-    s.add_row("bad signatures at the receiver", str(len(unverified)))
-    s.add_row("delivered but never seen (lost)", str(len(lost)))
+    s = Table(title="Summary")
+    for col in ("", *(f"{lst.dialect} receiver" for lst in listeners)):
+        s.add_column(col)
+    rows = {"events delivered": [], "events failed": [], "verified by the receiver": [],
+            "bad signatures": [], "delivered but never seen (lost)": []}
+    ok = True
+    for lst in listeners:
+        statuses = [d["status"] for d in lst.delivered]
+        unverified = [r for r in lst.receiver.received if not r.verified]
+        verified = {r.delivery_id for r in lst.receiver.received if r.verified}
+        lost = lst.lost()
+        rows["events delivered"].append(statuses.count("delivered"))
+        rows["events failed"].append(len(statuses) - statuses.count("delivered"))
+        rows["verified by the receiver"].append(len(verified))
+        rows["bad signatures"].append(len(unverified))
+        rows["delivered but never seen (lost)"].append(len(lost))
+        ok = ok and not unverified and not lost and statuses.count("delivered") == len(statuses)
+    s.add_row("items registered / refused", *[f"{len(report.registered)} / {len(report.errors)}"] * len(listeners))
+    s.add_row("batches anchored", *[str(len(report.batches))] * len(listeners))
+    for name, values in rows.items():
+        s.add_row(name, *(str(v) for v in values))
     out.print(s)
-    ok = not unverified and not lost and not by_status.get("failed") \
-        and by_status.get("delivered", 0) == len(delivered)
     out.print("[green]demo passed[/green]" if ok else "[red]demo failed[/red]")
     return 0 if ok else 1
 

@@ -18,6 +18,14 @@ class Signer:
 
 
 @dataclass(frozen=True)
+class Party:
+    """A Royal account: its id as a decimal string, and its username."""
+
+    number: str
+    username: str
+
+
+@dataclass(frozen=True)
 class Record:
     """One registered piece of content, as stored."""
 
@@ -38,6 +46,9 @@ class Record:
     batch_id: str | None
     leaf_index: int | None
     blockchain_status: str
+    originator: Party = Party("1", "provsim")
+    registrar: Party = Party("1", "provsim")
+    extended: bool = False  # registered through the API: Royal's extended events apply
 
     def leaf_values(self) -> tuple[str, str, str]:
         """The Merkle leaf values: sha256, BLAKE3 and keccak256 of the signature (0x-hex)."""

@@ -14,13 +14,13 @@ from emitter.clock import iso_utc
 from emitter.endpoint import Endpoint
 from emitter.event import Event
 
-from . import payloads
+from . import royal_events, tectra_events
 from .analyze import Analysis
 from .chain import AnchorReceipt, Chain, MintReceipt, SentTx
 from .connect import connected
 from .journal import StoreJournal
 from .merkle import MerkleTree
-from .records import Batch, ChainTx, Record, Signer as SignerRecord
+from .records import Batch, ChainTx, Party, Record, Signer as SignerRecord
 from .settings import Settings
 from .signing import Signer, signing_message
 from .store import Store
@@ -114,11 +114,26 @@ class Service:
         """Where events go now: the persisted endpoints plus this command's own."""
         return outbox.list_endpoints(self.store.conn, persistent_only=True) + self.extra_endpoints
 
-    def _emit(self, conn, event_type: str, data: dict, key: str | None, timestamp: str) -> str:
-        """Put one event in the outbox, inside the caller's transaction; returns its id."""
+    def routes(self) -> dict[str, list[Endpoint]]:
+        """The endpoints of each dialect: Tectra endpoints get Tectra events, Royal ones Royal events."""
+        routes: dict[str, list[Endpoint]] = {"tectra": [], "royal": []}
+        for ep in self.endpoints():
+            routes.setdefault(ep.dialect, []).append(ep)
+        return routes
+
+    def _emit(self, conn, event_type: str, data: dict, key: str | None, timestamp: str,
+              routes: dict[str, list[Endpoint]] | None = None) -> str:
+        """Put one event in the outbox for the endpoints of its dialect (caller's transaction); returns its id."""
         event = Event.new(event_type, data, timestamp=timestamp, idempotency_key=key)
-        outbox.enqueue(conn, event, self.endpoints())
+        dialect = "royal" if event_type in royal_events.ROYAL_EVENTS else "tectra"
+        outbox.enqueue(conn, event, (routes or self.routes())[dialect])
         return event.id
+
+    def _emit_royal(self, conn, routes: dict[str, list[Endpoint]], event_type: str, rec: Record, data: dict,
+                    key: str) -> None:
+        """A Royal event about one registration, if any Royal endpoint listens and the record qualifies."""
+        if routes["royal"] and (rec.extended or event_type in royal_events.STANDARD_EVENTS):
+            self._emit(conn, event_type, data, f"{event_type}:{rec.id}:{key}", iso_utc(self._now()), routes)
 
     # steps -----------------------------------------------------------------------
 
@@ -128,7 +143,8 @@ class Service:
         return self.register_many([(analysis, source, filename)], origin_type, context)[0]
 
     def register_many(self, items: Sequence[tuple[Analysis, str, str]], origin_type: str | None = None,
-                      context: dict | None = None) -> list[tuple[Record, str | None]]:
+                      context: dict | None = None, originator: Party | None = None,
+                      extended: bool = False) -> list[tuple[Record, str | None]]:
         """Sign, store and announce analysed items (analysis, source, filename) in one transaction.
 
         Content this signer registered before is not registered again: its first record comes
@@ -137,6 +153,7 @@ class Service:
         results: list[tuple[Record, str | None]] = []
         fresh: dict[str, Record] = {}
         signed_at = iso_utc(self._now())
+        routes = self.routes()
         with self.store.transaction() as conn:
             for analysis, source, filename in items:
                 sha256 = analysis.digest.sha256
@@ -144,11 +161,14 @@ class Service:
                 if known is not None:
                     results.append((known, None))
                     continue
-                rec = self._new_record(analysis, source, filename, signed_at, origin_type, context)
+                rec = replace(self._new_record(analysis, source, filename, signed_at, origin_type, context),
+                              originator=originator or self.settings.registrar,
+                              registrar=self.settings.registrar, extended=extended)
                 fresh[sha256] = rec
                 self.store.insert_record(conn, rec)
-                event_id = self._emit(conn, payloads.CONTENT_SIGNED, payloads.content_signed(rec),
-                                      f"content.signed:{rec.id}", signed_at)
+                event_id = self._emit(conn, tectra_events.CONTENT_SIGNED, tectra_events.content_signed(rec),
+                                      f"content.signed:{rec.id}", signed_at, routes)
+                self._emit_royal(conn, routes, royal_events.HASHED, rec, royal_events.hashed(rec), "")
                 results.append((rec, event_id))
         return results
 
@@ -180,11 +200,16 @@ class Service:
         """Store a transaction just sent for a batch; an anchor moves the batch to submitted."""
         tx = ChainTx(id=None, kind=kind, batch_id=batch_id, tx_hash=sent.tx_hash, nonce=sent.nonce,
                      raw_tx=sent.raw, status="submitted", chain_id=self.chain.chain_id, submitted_at=self._now())
+        routes = self.routes()
+        members = self.store.batch_records(batch_id) if kind == "anchor" and routes["royal"] else []
         with self.store.transaction() as conn:
             self._write_journal(conn)
             self.store.insert_tx(conn, tx)
             if kind == "anchor":
                 self.store.set_batch_status(conn, batch_id, "submitted")
+            for rec in members:
+                self._emit_royal(conn, routes, royal_events.SUBMITTED, rec,
+                                 royal_events.submitted(rec, sent.tx_hash), sent.tx_hash)
 
     def record_anchor_confirmed(self, tx: ChainTx, receipt: AnchorReceipt) -> str:
         """Store a confirmed anchor's receipt, mark its records anchored and announce the batch."""
@@ -194,13 +219,18 @@ class Service:
             block_number=receipt.block_number, chain_id=receipt.chain_id, log_index=receipt.log_index,
             transaction_index=receipt.transaction_index, network=self.chain.network, gas_used=receipt.gas_used,
         )
-        record_ids = [r.id for r in self.store.batch_records(batch.id)]
+        members = self.store.batch_records(batch.id)
+        routes = self.routes()
         with self.store.transaction() as conn:
             self.store.set_tx_status(conn, tx.id, "confirmed", self._now(), receipt)
             self.store.mark_anchored(conn, anchored)
-            return self._emit(conn, payloads.BATCH_ANCHORED, payloads.batch_anchored(anchored, record_ids),
+            for rec in members:
+                self._emit_royal(conn, routes, royal_events.COMPLETE, rec, royal_events.complete(rec, receipt),
+                                 f"{receipt.transaction_hash}:{receipt.block_hash}")
+            return self._emit(conn, tectra_events.BATCH_ANCHORED,
+                              tectra_events.batch_anchored(anchored, [r.id for r in members]),
                               f"batch.anchored:{batch.id}:{receipt.transaction_hash}:{receipt.block_hash}",
-                              iso_utc(self._now()))
+                              iso_utc(self._now()), routes)
 
     def record_anchor_adopted(self, tx: ChainTx, receipt: AnchorReceipt) -> str:
         """The batch's root was anchored by an earlier transaction: store that one as its anchor."""
@@ -211,20 +241,33 @@ class Service:
 
     def record_mint_confirmed(self, tx: ChainTx, minted: MintReceipt) -> None:
         """Store the tokens a confirmed mint created, matched to the batch's records by content hash."""
-        by_hash = {"0x" + r.blake3: r.id for r in self.store.batch_records(tx.batch_id)}
-        tokens = [(by_hash[token.content_hash.lower()], str(token.token_id), token.to, token.log_index)
-                  for token in minted.tokens if token.content_hash.lower() in by_hash]
+        by_hash = {"0x" + r.blake3: r for r in self.store.batch_records(tx.batch_id)}
+        minted_here = [(by_hash[t.content_hash.lower()], t) for t in minted.tokens if t.content_hash.lower() in by_hash]
+        routes = self.routes()
+        nft_address = self.chain.nft_address
         with self.store.transaction() as conn:
             self.store.set_tx_status(conn, tx.id, "confirmed", self._now(), minted.receipt)
-            self.store.insert_nfts(conn, tx.id, self.chain.nft_address, tokens)
+            self.store.insert_nfts(conn, tx.id, nft_address,
+                                   [(rec.id, str(t.token_id), t.to, t.log_index) for rec, t in minted_here])
+            for rec, t in minted_here:
+                self._emit_royal(conn, routes, royal_events.NFT_ADDED, rec,
+                                 royal_events.nft_added(rec, minted.receipt, nft_address, str(t.token_id), t.log_index),
+                                 f"{minted.receipt.transaction_hash}:{minted.receipt.block_hash}")
 
     def record_removed(self, tx: ChainTx) -> None:
         """A confirmed transaction's block left the chain: keep the history, wait for it again."""
+        routes = self.routes()
+        members = self.store.batch_records(tx.batch_id) if tx.kind == "anchor" and routes["royal"] else []
+        gone = AnchorReceipt(tx.tx_hash, tx.block_hash, tx.block_number, tx.chain_id, tx.log_index,
+                             tx.transaction_index, True, tx.gas_used)
         with self.store.transaction() as conn:
             self.store.set_tx_status(conn, tx.id, "removed", self._now())
             self.store.insert_tx(conn, replace(tx, id=None, status="submitted", submitted_at=self._now()))
             if tx.kind == "anchor":
                 self.store.set_batch_status(conn, tx.batch_id, "submitted")
+            for rec in members:
+                self._emit_royal(conn, routes, royal_events.COMPLETE, rec,
+                                 royal_events.complete(rec, gone, removed=True), f"{tx.tx_hash}:{tx.block_hash}:removed")
 
     def record_replaced(self, tx: ChainTx) -> None:
         """A submitted transaction will never be mined (its nonce went to another): give it up."""
@@ -236,7 +279,7 @@ class Service:
     def emit_verified(self, data: dict) -> str:
         """Announce a verification result."""
         with self.store.transaction() as conn:
-            return self._emit(conn, payloads.CONTENT_VERIFIED, data,
+            return self._emit(conn, tectra_events.CONTENT_VERIFIED, data,
                               None, iso_utc(self._now()))
 
     def proof(self, record_id: str) -> dict | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .connect import ChainSpec
+from .records import Party
 from .ingest import DEFAULT_IMAGE_CAP, DEFAULT_OTHER_CAP, Caps
 from .signing import SignerIdentity
 
@@ -28,6 +29,7 @@ class Settings:
     chain: ChainSpec = field(default_factory=ChainSpec)
     confirmations: int = 1
     mint_nfts: bool = True
+    registrar: Party = Party("1", "provsim")
     originator_address: str | None = None
 
     @property

@@ -10,7 +10,7 @@ from pathlib import Path
 from emitter import outbox
 
 from .chain import AnchorReceipt
-from .records import Batch, ChainTx, Record, Signer
+from .records import Batch, ChainTx, Party, Record, Signer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS records (
   batch_id TEXT REFERENCES batches(id),
   leaf_index INTEGER,
   blockchain_status TEXT NOT NULL DEFAULT 'pending',
+  originator_json TEXT NOT NULL,
+  registrar_json TEXT NOT NULL,
+  extended INTEGER NOT NULL DEFAULT 0,
   seq INTEGER NOT NULL,
   UNIQUE (sha256, key_id)
 );
@@ -85,7 +88,7 @@ CREATE TABLE IF NOT EXISTS nfts (
 _RECORD_COLUMNS = (
     "id, sha256, blake3, size, perceptual_hash, phash_reason, mime, original_filename, source, "
     "origin_type, signed_at, signature_hex, signer_json, key_id, context_json, batch_id, "
-    "leaf_index, blockchain_status"
+    "leaf_index, blockchain_status, originator_json, registrar_json, extended"
 )
 
 
@@ -124,13 +127,14 @@ class Store:
         """Insert a new record (inside the caller's transaction)."""
         seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM records").fetchone()[0]
         conn.execute(
-            f"INSERT INTO records ({_RECORD_COLUMNS}, seq) VALUES ({', '.join('?' * 19)})",
+            f"INSERT INTO records ({_RECORD_COLUMNS}, seq) VALUES ({', '.join('?' * 22)})",
             (
                 rec.id, rec.sha256, rec.blake3, rec.size, rec.perceptual_hash, rec.phash_reason,
                 rec.mime, rec.original_filename, rec.source, rec.origin_type, rec.signed_at,
                 rec.signature_hex, json.dumps(rec.signer.__dict__), rec.signer.key_id,
                 None if rec.context is None else json.dumps(rec.context),
-                rec.batch_id, rec.leaf_index, rec.blockchain_status, seq,
+                rec.batch_id, rec.leaf_index, rec.blockchain_status, json.dumps(rec.originator.__dict__),
+                json.dumps(rec.registrar.__dict__), int(rec.extended), seq,
             ),
         )
 
@@ -341,7 +345,8 @@ _BATCH_COLUMNS = (
 def _record(row: tuple) -> Record:
     """A Record from a row in _RECORD_COLUMNS order."""
     (rid, sha256, blake3, size, phash, reason, mime, name, source, origin, signed_at, sig,
-     signer_json, _key_id, context_json, batch_id, leaf_index, status) = row
+     signer_json, _key_id, context_json, batch_id, leaf_index, status, originator_json, registrar_json,
+     extended) = row
     return Record(
         id=rid, sha256=sha256, blake3=blake3, size=size, perceptual_hash=phash,
         phash_reason=reason, mime=mime, original_filename=name, source=source,
@@ -349,4 +354,6 @@ def _record(row: tuple) -> Record:
         signer=Signer(**json.loads(signer_json)),
         context=None if context_json is None else json.loads(context_json),
         batch_id=batch_id, leaf_index=leaf_index, blockchain_status=status,
+        originator=Party(**json.loads(originator_json)), registrar=Party(**json.loads(registrar_json)),
+        extended=bool(extended),
     )

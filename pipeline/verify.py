@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import payloads
+from . import tectra_events
 from .analyze import analyze_file
 from .fingerprint import PHASH_THRESHOLD, phash_distance
 from .merkle import LEAF_TYPES, leaf_hash
@@ -59,7 +59,7 @@ def verify_file(service: Service, path: Path) -> dict:
     }
     authentic, confidence = score(checks)
     signer = None if rec is None else {"org_name": rec.signer.org_name, "org_type": rec.signer.org_type}
-    return payloads.content_verified(authentic, confidence, rec.id if rec else None, checks, signer)
+    return tectra_events.content_verified(authentic, confidence, rec.id if rec else None, checks, signer)
 
 
 def _sha256_check(rec: Record | None, sha256: str, sig_ok: bool) -> dict:

@@ -1,9 +1,9 @@
 """Webhook dialects: the Dialect protocol every signing scheme follows, and lookup by name."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from emitter.dialects import tectra
+from emitter.dialects import royal, tectra
 from emitter.event import Event
 
 
@@ -11,7 +11,9 @@ class Dialect(Protocol):
     """A signing scheme: body shape, headers signed per attempt, request verification, retry policy."""
 
     # sign_headers runs once per attempt with that attempt's time, so a scheme that signs a
-    # timestamp (Standard Webhooks signs "id.timestamp.body") signs every retry afresh.
+    # timestamp (Standard Webhooks signs "id.timestamp.body") signs every retry afresh. It gets the
+    # endpoint's valid secrets newest first (more than one during a rotation's grace period); a scheme
+    # with room for one signature signs with the newest.
 
     NAME: str
     RETRY_SCHEDULE: tuple[float, ...]
@@ -21,9 +23,13 @@ class Dialect(Protocol):
         """The request body for an event; stored once so every retry sends identical bytes."""
         ...
 
+    def check_secret(self, secret: str) -> None:
+        """ValueError, in one line, if this scheme cannot sign with the secret."""
+        ...
+
     def sign_headers(
         self,
-        secret: str,
+        secrets: str | Sequence[str],
         event_type: str,
         event_id: str,
         event_timestamp: str,
@@ -31,19 +37,19 @@ class Dialect(Protocol):
         body: bytes,
         now: float,
     ) -> dict[str, str]:
-        """All request headers for one attempt, signatures included."""
+        """All request headers for one attempt, signed with `secrets` (a lone string is one secret)."""
         ...
 
     def verify_request(self, secret: str, headers: Mapping[str, str], body: bytes, now: float) -> bool:
-        """Whether a received request carries a valid signature for this secret."""
+        """Whether a received request carries a valid signature for this secret, fresh enough at `now`."""
         ...
 
     def identify(self, headers: Mapping[str, str], body: bytes) -> tuple[str | None, str | None]:
-        """The (delivery id, event type) a received request announces, None where absent."""
+        """The (id, event type) a request announces: a delivery id, or a message id; None where absent."""
         ...
 
 
-_DIALECTS: dict[str, Dialect] = {tectra.NAME: tectra}
+_DIALECTS: dict[str, Dialect] = {tectra.NAME: tectra, royal.NAME: royal}
 
 
 def names() -> tuple[str, ...]:

@@ -3,8 +3,9 @@
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from emitter.dialects.keys import secret_list
 from emitter.event import Event
 
 NAME = "tectra"
@@ -22,6 +23,12 @@ def render(event: Event) -> bytes:
     """The body {"event", "timestamp", "data"} as compact UTF-8 JSON."""
     payload = {"event": event.type, "timestamp": event.timestamp, "data": event.data}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def check_secret(secret: str) -> None:
+    """ValueError if the secret is empty; Tectra keys the HMAC with any non-empty string."""
+    if not secret:
+        raise ValueError("a tectra webhook secret must not be empty")
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -48,7 +55,7 @@ def headers(secret: str, event_type: str, delivery_id: str, event_timestamp: str
 
 
 def sign_headers(
-    secret: str,
+    secrets: str | Sequence[str],
     event_type: str,
     event_id: str,
     event_timestamp: str,
@@ -56,8 +63,10 @@ def sign_headers(
     body: bytes,
     now: float,
 ) -> dict[str, str]:
-    """Dialect entry point: Tectra signs the body only, so event id and attempt time do not enter."""
-    return headers(secret, event_type, delivery_id, event_timestamp, body)
+    """Dialect entry point: signed with the newest secret only; event id and attempt time do not enter."""
+    # X-Tectra-Signature holds one hex digest, so during a rotation receivers must switch to the new
+    # secret at once: the grace period's older secrets are not used by this dialect.
+    return headers(secret_list(secrets)[0], event_type, delivery_id, event_timestamp, body)
 
 
 def verify_request(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> bool:

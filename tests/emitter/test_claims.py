@@ -80,3 +80,25 @@ def test_record_writes_attempts_and_statuses(conn: sqlite3.Connection) -> None:
     assert rows == {ok: ("delivered", 1, None), retry: ("pending", 1, 70.0)}
     attempts = set(conn.execute("SELECT delivery_id, n, status_code, error FROM wh_attempts"))
     assert attempts == {(ok, 1, 204, None), (retry, 1, None, "timeout after 30s")}
+
+
+def test_claim_signs_with_the_endpoints_current_secrets_not_the_enqueued_copy(conn: sqlite3.Connection) -> None:
+    ep = Endpoint.new("http://127.0.0.1:1/a", dialect="royal")
+    outbox.save_endpoint(conn, ep)
+    _enqueue(conn, ep, 1)
+    rotated = outbox.rotate_secret(conn, ep.id, grace_seconds=3600, now=1000.0)
+    (job,), _ = claims.claim(conn, ep.id, now=1e12, limit=1)
+    assert (job.secret, job.previous_secrets) == (rotated.secret, ((ep.secret, 4600.0),))
+    assert job.signing_secrets(4000.0) == (rotated.secret, ep.secret)
+    assert job.signing_secrets(5000.0) == (rotated.secret,)
+
+
+def test_claim_falls_back_to_the_enqueued_secret_once_the_endpoint_is_removed(conn: sqlite3.Connection) -> None:
+    ep = Endpoint.new("http://127.0.0.1:1/a", dialect="royal")
+    outbox.save_endpoint(conn, ep)
+    (dlv,) = _enqueue(conn, ep, 1)
+    outbox.rotate_secret(conn, ep.id)
+    outbox.remove_endpoint(conn, ep.id)
+    assert outbox.retry_delivery(conn, dlv)
+    (job,), _ = claims.claim(conn, ep.id, now=1e12, limit=1)
+    assert (job.secret, job.previous_secrets, job.dialect) == (ep.secret, (), "royal")

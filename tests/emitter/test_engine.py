@@ -1,22 +1,27 @@
-"""Delivery engine on loopback: signatures, scaled retries, manual retry, crash recovery, limits, producers."""
+"""Delivery engine on loopback: both dialects' signatures, scaled retries, rotation, recovery, limits, producers."""
 
 import asyncio
 import hashlib
 import hmac
+import json
 import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
+import svix.webhooks
 from aiohttp import web
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from emitter import outbox
 from emitter.clock import Clock
-from emitter.endpoint import Endpoint
+from emitter.dialects import royal
+from emitter.endpoint import Endpoint, new_secret
 from emitter.engine import DeliveryEngine
 from emitter.event import Event
 from emitter.receiver import Receiver
@@ -54,10 +59,12 @@ def _deliveries(db_path: Path) -> list[dict]:
         conn.close()
 
 
-async def _drain(db_path: Path, producer_done: asyncio.Event | None = None, **limits: int) -> dict:
+async def _drain(
+    db_path: Path, producer_done: asyncio.Event | None = None, clock: Clock = FAST, **limits: int
+) -> dict:
     """Run one engine with a real aiohttp sender until idle; returns its summary."""
     async with AiohttpSender() as sender:
-        return await DeliveryEngine(db_path, FAST, sender, **limits).run_until_idle(producer_done)
+        return await DeliveryEngine(db_path, clock, sender, **limits).run_until_idle(producer_done)
 
 
 async def _serve(handler) -> tuple[web.AppRunner, str]:
@@ -347,3 +354,190 @@ def test_cancelled_run_puts_its_claims_back_to_pending(db_path: Path) -> None:
         ("pending", 0, 40)
     ]
     conn.close()
+
+
+def _passes(secret: str, body: bytes, headers: dict[str, str]) -> bool:
+    """Whether the standardwebhooks library, unchanged, accepts the request with this secret."""
+    try:
+        Webhook(secret).verify(body, headers)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+def _svix_passes(secret: str, body: bytes, headers: dict[str, str]) -> bool:
+    """Whether the svix library's verifier, unchanged, accepts the request's svix-* headers alone."""
+    try:
+        svix.webhooks.Webhook(secret).verify(body, {k: v for k, v in headers.items() if k.startswith("svix-")})
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+def test_royal_deliveries_verify_with_standardwebhooks_and_svix(db_path: Path) -> None:
+    secret = new_secret()
+    events = [
+        Event.new("provenance.registration.hashed", {"context": {"city": "Zürich"}, "provenance": {"id": "1"}}),
+        Event.new("provenance.registration.complete", {"provenance": {"id": "1"}}),
+    ]
+    seen: list[tuple[dict, bytes, bool, bool]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body, headers = await request.read(), dict(request.headers)
+        checks = (_passes(secret, body, headers), _svix_passes(secret, body, headers))
+        seen.append((headers, body, *checks))
+        return web.Response(status=200 if all(checks) else 401)
+
+    async def main() -> dict:
+        runner, base = await _serve(handler)
+        try:
+            _enqueue(db_path, [Endpoint.new(base + "/royal", secret=secret, dialect="royal")], events)
+            return await _drain(db_path)
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(main())["delivered"] == 2
+    by_id = {event.id: event for event in events}
+    assert [(std, svx) for _, _, std, svx in seen] == [(True, True)] * 2
+    attempts = {d["event_id"]: d["attempts"][0]["at"] for d in _deliveries(db_path)}
+    for headers, body, _, _ in seen:
+        event = by_id[headers["webhook-id"]]
+        assert headers["svix-id"] == event.id
+        assert body == royal.render(event)
+        assert json.loads(body) == {"type": event.type, "data": event.data}
+        assert abs(int(headers["webhook-timestamp"]) - attempts[event.id]) <= 1
+        assert headers["User-Agent"] == "provsim-webhooks/0.1"
+
+
+def test_royal_retries_keep_the_id_and_body_and_are_signed_afresh(db_path: Path) -> None:
+    secret = new_secret()
+    seen: list[tuple[dict, bytes, bool]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body, headers = await request.read(), dict(request.headers)
+        seen.append((headers, body, _passes(secret, body, headers)))
+        return web.Response(status=500 if len(seen) == 1 else 200)
+
+    async def main() -> None:
+        runner, base = await _serve(handler)
+        try:
+            endpoint = Endpoint.new(base + "/royal", secret=secret, dialect="royal")
+            _enqueue(db_path, [endpoint], [Event.new("provenance.registration.complete", {})])
+            await _drain(db_path, clock=Clock(0.25))  # Svix's 5 s wait lasts 1.25 s: a later whole second
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+    (first, body_1, ok_1), (second, body_2, ok_2) = seen
+    assert ok_1 and ok_2
+    assert first["webhook-id"] == second["webhook-id"] and body_1 == body_2
+    assert int(second["webhook-timestamp"]) >= int(first["webhook-timestamp"]) + 1
+    assert first["webhook-signature"] != second["webhook-signature"]
+    (delivery,) = _deliveries(db_path)
+    assert [(a["n"], a["status_code"]) for a in delivery["attempts"]] == [(1, 500), (2, 200)]
+
+
+def test_royal_retries_follow_svixs_scaled_schedule(db_path: Path) -> None:
+    clock = Clock(1e-4)
+    secret = new_secret()
+
+    async def main() -> Receiver:
+        receiver = Receiver(secret, dialect="royal", fail_first=3)
+        await receiver.start()
+        try:
+            _enqueue(db_path, [Endpoint.new(receiver.url, secret=secret, dialect="royal")], [Event.new("t", {})])
+            await _drain(db_path, clock=clock)
+            return receiver
+        finally:
+            await receiver.stop()
+
+    receiver = asyncio.run(main())
+    assert all(got.verified for got in receiver.received) and len(receiver.received) == 4
+    (delivery,) = _deliveries(db_path)
+    attempts = delivery["attempts"]
+    assert [(a["n"], a["status_code"]) for a in attempts] == [(1, 500), (2, 500), (3, 500), (4, 200)]
+    for n, wait in enumerate((5.0, 300.0, 1800.0)):
+        assert attempts[n + 1]["at"] - attempts[n]["at"] >= clock.scaled(wait)
+
+
+def test_royal_gives_up_after_svixs_eight_attempts(db_path: Path) -> None:
+    clock = Clock(1e-5)
+
+    async def main() -> dict:
+        receiver = Receiver(new_secret(), dialect="royal", fail_first=100)
+        await receiver.start()
+        try:
+            _enqueue(db_path, [Endpoint.new(receiver.url, dialect="royal")], [Event.new("t", {})])
+            return await _drain(db_path, clock=clock)
+        finally:
+            await receiver.stop()
+
+    assert asyncio.run(main())["failed"] == 1
+    (delivery,) = _deliveries(db_path)
+    ats = [a["at"] for a in delivery["attempts"]]
+    assert len(ats) == len(royal.RETRY_SCHEDULE) == 8
+    for n, wait in enumerate(royal.RETRY_SCHEDULE[1:]):
+        assert ats[n + 1] - ats[n] >= clock.scaled(wait)
+
+
+def test_a_rotation_between_attempts_signs_the_retry_with_both_secrets(db_path: Path) -> None:
+    old, new = new_secret(), new_secret()
+    seen: list[tuple[int, bool, bool]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body, headers = await request.read(), dict(request.headers)
+        signatures = len(headers["webhook-signature"].split(" "))
+        seen.append((signatures, _passes(old, body, headers), _passes(new, body, headers)))
+        if len(seen) > 1:
+            return web.Response()
+        conn = outbox.connect(db_path)  # the first attempt rotates the secret, then fails
+        with conn:
+            outbox.rotate_secret(conn, "ep_rot", new, grace_seconds=3600)
+        conn.close()
+        return web.Response(status=500)
+
+    async def main() -> None:
+        runner, base = await _serve(handler)
+        try:
+            endpoint = Endpoint("ep_rot", base + "/royal", old, dialect="royal")
+            conn = outbox.connect(db_path)
+            with conn:
+                outbox.save_endpoint(conn, endpoint)
+                outbox.enqueue(conn, Event.new("t", {}), [endpoint])
+            conn.close()
+            await _drain(db_path, clock=Clock(1e-4))
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+    assert seen == [(1, True, False), (2, True, True)]
+
+
+def test_after_the_grace_period_only_the_new_secret_signs(db_path: Path) -> None:
+    old = new_secret()
+    seen: list[tuple[dict, bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((dict(request.headers), await request.read()))
+        return web.Response()
+
+    async def main() -> Endpoint:
+        runner, base = await _serve(handler)
+        try:
+            conn = outbox.connect(db_path)
+            with conn:
+                outbox.save_endpoint(conn, Endpoint("ep_grace", base + "/royal", old, dialect="royal"))
+                outbox.enqueue(conn, Event.new("t", {}), outbox.list_endpoints(conn))
+                # rotated two hours ago with an hour's grace: the old secret has expired by now
+                rotated = outbox.rotate_secret(conn, "ep_grace", grace_seconds=3600, now=time.time() - 7200)
+            conn.close()
+            await _drain(db_path)
+            return rotated
+        finally:
+            await runner.cleanup()
+
+    rotated = asyncio.run(main())
+    ((headers, body),) = seen
+    assert len(headers["webhook-signature"].split(" ")) == 1
+    assert _passes(rotated.secret, body, headers) and _svix_passes(rotated.secret, body, headers)
+    assert not _passes(old, body, headers)

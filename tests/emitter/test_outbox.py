@@ -1,7 +1,10 @@
 """Outbox: schema, enqueue inside the caller's transaction, idempotency, filters, endpoints, delivery log."""
 
 import sqlite3
+import time
 from pathlib import Path
+
+import pytest
 
 from emitter import claims, outbox
 from emitter.claims import Outcome
@@ -152,3 +155,63 @@ def test_summary_counts_every_status(conn: sqlite3.Connection) -> None:
     claims.record(conn, [Outcome(dlv, 1, 1.0, 200, None, 1.0, "delivered", None, 2.0)])
     assert outbox.summary(conn) == {"pending": 1, "delivering": 0, "delivered": 1, "failed": 0, "total": 2}
     assert outbox.summary(conn, event_ids=[kept.id])["total"] == 1
+
+
+OLD_ENDPOINTS_TABLE = """CREATE TABLE wh_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    events TEXT,
+    dialect TEXT NOT NULL,
+    persistent INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+)"""
+
+
+def test_init_schema_adds_previous_secrets_to_an_older_database(tmp_path: Path) -> None:
+    conn = outbox.connect(tmp_path / "old.db")
+    try:
+        conn.execute(OLD_ENDPOINTS_TABLE)
+        conn.execute(
+            "INSERT INTO wh_endpoints VALUES ('ep_old', 'http://127.0.0.1:1/a', 'whsec_x', NULL, 'tectra', 1, 't')"
+        )
+        conn.commit()
+        outbox.init_schema(conn)
+        outbox.init_schema(conn)
+        (ep,) = outbox.list_endpoints(conn)
+        assert (ep.id, ep.secret, ep.previous_secrets) == ("ep_old", "whsec_x", ())
+        rotated = outbox.rotate_secret(conn, "ep_old", "whsec_y", grace_seconds=60, now=100.0)
+        assert outbox.get_endpoint(conn, "ep_old") == rotated
+    finally:
+        conn.close()
+
+
+def test_rotate_secret_persists_uncommitted_and_returns_the_endpoint(db_path: Path, conn: sqlite3.Connection) -> None:
+    ep = Endpoint.new("http://127.0.0.1:1/a", dialect="royal")
+    outbox.save_endpoint(conn, ep)
+    conn.commit()
+    rotated = outbox.rotate_secret(conn, ep.id, grace_seconds=3600)
+    assert rotated.secret != ep.secret
+    ((old, expires_at),) = rotated.previous_secrets
+    assert old == ep.secret and 3590 < expires_at - time.time() <= 3600
+    assert outbox.get_endpoint(conn, ep.id) == rotated
+    other = outbox.connect(db_path)
+    try:
+        assert outbox.get_endpoint(other, ep.id) == ep
+        conn.commit()
+        assert outbox.get_endpoint(other, ep.id) == rotated
+    finally:
+        other.close()
+
+
+def test_rotate_secret_of_an_unknown_endpoint_is_a_lookup_error(conn: sqlite3.Connection) -> None:
+    with pytest.raises(LookupError, match="no webhook endpoint with id 'ep_missing'"):
+        outbox.rotate_secret(conn, "ep_missing")
+
+
+def test_rotate_secret_checks_the_new_secret_against_the_dialect(conn: sqlite3.Connection) -> None:
+    ep = Endpoint.new("http://127.0.0.1:1/a", dialect="royal")
+    outbox.save_endpoint(conn, ep)
+    with pytest.raises(ValueError, match="royal webhook secret"):
+        outbox.rotate_secret(conn, ep.id, "whsec_a")
+    assert outbox.get_endpoint(conn, ep.id) == ep

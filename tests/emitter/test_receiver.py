@@ -1,4 +1,4 @@
-"""Reference receiver on loopback: 200 on a good signature, else 401; fail_first, log lines, dump file, CLI loop."""
+"""Reference receiver on loopback: 200 on a good signature, else 401, both dialects; fail_first, logs, CLI loop."""
 
 import asyncio
 import json
@@ -8,12 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import time
+from dataclasses import dataclass
+
 import aiohttp
 import httpx
 import pytest
 
-from emitter.dialects import tectra
-from emitter.receiver import Receiver
+from emitter.clock import Clock
+from emitter.dialects import royal, tectra
+from emitter.endpoint import new_secret
+from emitter.receiver import Receiver, serve_forever
 
 SECRET = "whsec_k7x9m2testsecret"
 BODY = b'{"event":"content.signed","timestamp":"2025-06-14T09:32:00Z","data":{"record_id":"r1"}}'
@@ -153,3 +158,123 @@ def test_run_listener_prints_each_webhook_and_stops_on_ctrl_c() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+ROYAL_BODY = b'{"type":"provenance.registration.complete","data":{"context":{"ref":"tx_1"}}}'
+
+
+@dataclass(frozen=True)
+class FixedClock(Clock):
+    """A clock stopped at one instant, for the receiver's tolerance window."""
+
+    at: float = 0.0
+
+    def now(self) -> float:
+        """The fixed instant."""
+        return self.at
+
+
+def _royal(secrets: str | list[str], now: float, event_id: str = "evt_1") -> dict[str, str]:
+    """Royal headers for ROYAL_BODY signed at `now`."""
+    return royal.sign_headers(secrets, "provenance.registration.complete", event_id, "", "dlv_x", ROYAL_BODY, now)
+
+
+async def _post_all(receiver: Receiver, requests: list[tuple[dict[str, str], bytes]]) -> list[int]:
+    """POST each (headers, body) in turn and return the statuses."""
+    async with aiohttp.ClientSession() as session:
+        statuses = []
+        for headers, body in requests:
+            async with session.post(receiver.url + "hooks", data=body, headers=headers) as response:
+                statuses.append(response.status)
+        return statuses
+
+
+def _exchange(receiver: Receiver, requests: list[tuple[dict[str, str], bytes]]) -> list[int]:
+    """Start the receiver, send the requests, stop it; returns the statuses."""
+
+    async def main() -> list[int]:
+        await receiver.start()
+        try:
+            return await _post_all(receiver, requests)
+        finally:
+            await receiver.stop()
+
+    return asyncio.run(main())
+
+
+def test_royal_receiver_accepts_a_signed_request_and_records_the_webhook_id() -> None:
+    secret = new_secret()
+    receiver = Receiver(secret, dialect="royal")
+    assert _exchange(receiver, [(_royal(secret, time.time(), "evt_seen"), ROYAL_BODY)]) == [200]
+    (got,) = receiver.received
+    assert (got.webhook_id, got.delivery_id) == ("evt_seen", "evt_seen")
+    assert got.event_type == "provenance.registration.complete"
+    assert got.verified and got.body == ROYAL_BODY
+
+
+def test_royal_receiver_enforces_five_minutes_against_its_clock() -> None:
+    secret = new_secret()
+    now = time.time()
+    requests = [
+        (_royal(secret, now - 360), ROYAL_BODY),
+        (_royal(secret, now - 240), ROYAL_BODY),
+        (_royal(secret, now + 360), ROYAL_BODY),
+    ]
+    assert _exchange(Receiver(secret, dialect="royal"), requests) == [401, 200, 401]
+
+
+def test_royal_receiver_checks_the_window_against_an_injected_clock(vectors: dict) -> None:
+    vector = vectors["standard_webhooks"][0]
+    headers = {
+        "webhook-id": vector["msg_id"],
+        "webhook-timestamp": str(vector["timestamp"]),
+        "webhook-signature": vector["signature"],
+    }
+    request = [(headers, vector["body"].encode())]
+    then = Receiver(vector["secret"], dialect="royal", clock=FixedClock(at=vector["timestamp"] + 240))
+    today = Receiver(vector["secret"], dialect="royal")
+    assert _exchange(then, request) == [200]
+    assert _exchange(today, request) == [401]
+    assert then.received[0].at == vector["timestamp"] + 240
+
+
+@pytest.mark.parametrize("dialect", ["royal", "tectra"])
+def test_receiver_with_several_secrets_accepts_any_of_them(dialect: str) -> None:
+    new, old, stranger = new_secret(), new_secret(), new_secret()
+    if dialect == "royal":
+        requests = [(_royal(s, time.time()), ROYAL_BODY) for s in (new, old, stranger)]
+    else:
+        requests = [(_signed(secret=s), BODY) for s in (new, old, stranger)]
+    receiver = Receiver([new, old], dialect=dialect)
+    assert _exchange(receiver, requests) == [200, 200, 401]
+    assert receiver.secret == new
+
+
+def test_receiver_refuses_a_secret_its_dialect_cannot_use() -> None:
+    with pytest.raises(ValueError, match="royal webhook secret"):
+        Receiver("whsec_a", dialect="royal")
+    with pytest.raises(ValueError, match="no webhook secret"):
+        Receiver([], dialect="royal")
+
+
+def test_serve_forever_listens_for_royal_webhooks() -> None:
+    secret = new_secret()
+    lines: list[str] = []
+
+    async def main() -> int:
+        server = asyncio.ensure_future(serve_forever(0, secret, printer=lines.append, dialect="royal"))
+        try:
+            async with asyncio.timeout(10):
+                while not lines:
+                    await asyncio.sleep(0.01)
+            url = lines[0].split(" on ")[1].split(" ")[0]
+            async with aiohttp.ClientSession() as session:
+                async with session.post(url, data=ROYAL_BODY, headers=_royal(secret, time.time(), "evt_cli")) as got:
+                    return got.status
+        finally:
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+
+    assert asyncio.run(main()) == 200
+    assert lines[0].startswith("Listening for royal webhooks on http://127.0.0.1:")
+    assert "evt_cli" in lines[1] and "provenance.registration.complete" in lines[1] and "signature ok" in lines[1]

@@ -109,3 +109,10 @@ def test_identify() -> None:
 def test_retry_policy_is_the_seeds() -> None:
     assert tectra.RETRY_SCHEDULE == (0.0, 60.0, 300.0)
     assert tectra.TIMEOUT == 30.0
+
+
+def test_sign_headers_during_a_rotation_signs_with_the_newest_secret_only(vector: dict) -> None:
+    body = vector["body"].encode()
+    secrets = (vector["secret"], "whsec_older")
+    headers = tectra.sign_headers(secrets, "content.signed", "evt_1", "2025-06-14T09:32:00Z", "dlv_1", body, 0.0)
+    assert headers["X-Tectra-Signature"] == vector["x_tectra_signature"]

@@ -1,4 +1,4 @@
-"""Tectra event payloads (the `data` object of each webhook), built from domain records."""
+"""Tectra event types and payloads (the `data` object of each webhook), built from domain records."""
 from __future__ import annotations
 
 from .records import Batch, Record

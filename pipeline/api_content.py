@@ -1,0 +1,213 @@
+"""Registration (Tectra's upload or URL, Royal's register), verification and records over HTTP."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import api_auth
+from .analyze import Analysis, analyze_file
+from .api_errors import (JSON_LIMIT, ApiError, is_json, json_body_doc, media_type, parse_json, read_json,
+                         read_limited)
+from .api_runtime import Runtime, runtime
+from .api_uploads import FILE_FIELD, Upload, multipart_doc, receive_upload
+from .digest import IngestError
+from .fingerprint import fingerprint
+from .ingest import SourceItem, fetch
+from .records import Party
+from .verify import verify_file
+
+ORIGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+UPLOAD_FIELDS = (FILE_FIELD, "context", "origin_type")
+
+router = APIRouter()
+
+
+class ContentFromUrl(BaseModel):
+    """Content to fetch from a URL and register."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, description="http:// or https:// URL of the media.")
+    context: dict | None = Field(default=None, description="Any JSON object, echoed in Royal webhooks.")
+    origin_type: str | None = Field(default=None, pattern=ORIGIN_PATTERN, description="Overrides the derived origin.")
+
+
+class RoyalRegister(BaseModel):
+    """Royal's registration request; `content_hash`, when given with `file_url`, must match the file's BLAKE3."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    originator_id: int | str = Field(description="Royal id of the originator: a decimal string or integer.")
+    file_url: str | None = Field(default=None, max_length=2048, description="Required: the file to register.")
+    content_hash: str | None = Field(default=None, max_length=66)
+    name: str | None = Field(default=None, max_length=255, description="The file name to record.")
+    description: str | None = Field(default=None, max_length=4096, description="Accepted; not stored.")
+    context: dict | None = Field(default=None, description="Any JSON object, echoed in every webhook.")
+
+    @field_validator("originator_id", mode="before")
+    @classmethod
+    def _royal_id(cls, value: object) -> str:
+        """A Royal id: a non-negative integer, kept as its decimal string."""
+        if isinstance(value, bool) or not (isinstance(value, int) and value >= 0
+                                           or isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise ValueError("must be a Royal id: a non-negative integer or a string of decimal digits")
+        return str(int(value))
+
+
+class Accepted(BaseModel):
+    """A registration taken: its record id, and "pending" (or "already_registered" with status 200)."""
+
+    record_id: str
+    status: str
+
+
+def _ingest_error(exc: IngestError, field: str) -> ApiError:
+    """An input refused while analysed: 413 when over a size cap, else 422; never the server's path."""
+    return ApiError(413 if "over the cap" in exc.cause else 422, f"{field}: {exc.cause}", field)
+
+
+def _context(text: str | None) -> dict | None:
+    """The "context" form field: a JSON object."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ApiError(422, "context: not valid JSON", "context") from None
+    if not isinstance(value, dict):
+        raise ApiError(422, "context: must be a JSON object", "context")
+    return value
+
+
+def _origin_type(text: str | None) -> str | None:
+    """The "origin_type" form field, held to the same pattern as the JSON one."""
+    if text is not None and not re.fullmatch(ORIGIN_PATTERN, text):
+        raise ApiError(422, "origin_type: use 1 to 64 letters, digits, '.', '_' or '-'", "origin_type")
+    return text
+
+
+async def _analyze_upload(rt: Runtime, upload: Upload) -> Analysis:
+    """Hash and fingerprint an uploaded file in a worker process."""
+    caps = rt.settings.caps
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            rt.service.pool, analyze_file, str(upload.path), caps.image, caps.other)
+    except IngestError as exc:
+        raise _ingest_error(exc, FILE_FIELD) from None
+
+
+async def _download(rt: Runtime, url: str, field: str) -> tuple[Path, Analysis]:
+    """Fetch a URL (hashed as it streams, under the caps), then fingerprint it in a worker process."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(422, f"{field}: must be an http:// or https:// URL with a host", field)
+    try:
+        path, digest = await fetch(SourceItem(url, "url", url), rt.downloads, rt.client, rt.settings.caps)
+    except IngestError as exc:
+        raise ApiError(422, str(exc), field) from None
+    try:
+        looks = await asyncio.get_running_loop().run_in_executor(rt.service.pool, fingerprint, str(path))
+    except IngestError as exc:
+        path.unlink(missing_ok=True)
+        raise ApiError(422, f"{url}: {exc.cause}", field) from None
+    return path, Analysis(digest=digest, fingerprint=looks)
+
+
+def _register(rt: Runtime, tenant: str, analysis: Analysis, path: Path, filename: str,
+              origin_type: str | None, context: dict | None, originator: Party | None = None) -> tuple[str, bool]:
+    """Register with Royal's extended events, give the tenant the record; (record id, newly registered)."""
+    [(rec, event_id)] = rt.service.register_many([(analysis, str(path), filename)], origin_type, context,
+                                                 originator=originator, extended=True)
+    api_auth.own_records(rt.service.store, [rec.id], tenant)
+    if event_id is None:
+        path.unlink(missing_ok=True)  # the content is known: its first file stays the record's source
+        return rec.id, False
+    rt.accepted([rec.id])
+    return rec.id, True
+
+
+@router.post("/api/v1/content", status_code=202, response_model=Accepted, tags=["content"],
+             summary="Register content: a multipart upload or a JSON {url}",
+             responses={200: {"description": "Already registered: the existing record", "model": Accepted}},
+             openapi_extra=json_body_doc(ContentFromUrl, extra=multipart_doc(UPLOAD_FIELDS)))
+async def register_content(request: Request, tenant: str = Depends(api_auth.current_tenant)):
+    """Hash, sign and queue for anchoring; 202 pending, or 200 already_registered with the first record."""
+    rt = runtime(request)
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        upload = await receive_upload(request, rt.uploads, rt.settings.caps, UPLOAD_FIELDS)
+        try:
+            context, origin = _context(upload.fields.get("context")), _origin_type(upload.fields.get("origin_type"))
+            analysis = await _analyze_upload(rt, upload)
+        except BaseException:
+            upload.discard()
+            raise
+        path, filename = upload.path, upload.filename
+    elif is_json(kind):
+        body = parse_json(await read_limited(request, JSON_LIMIT), ContentFromUrl)
+        context, origin = body.context, body.origin_type
+        path, analysis = await _download(rt, body.url, "url")
+        filename = path.name
+    else:
+        raise ApiError(415, f"expected multipart/form-data or application/json, got {kind or 'none'}")
+    record_id, fresh = _register(rt, tenant, analysis, path, filename, origin, context)
+    if not fresh:
+        return JSONResponse({"record_id": record_id, "status": "already_registered"}, status_code=200)
+    return {"record_id": record_id, "status": "pending"}
+
+
+@router.post("/v0/provenance/register", status_code=202, tags=["royal"], summary="Royal: register a file by URL",
+             openapi_extra=json_body_doc(RoyalRegister))
+async def royal_register(request: Request, tenant: str = Depends(api_auth.current_tenant)):
+    """Royal's register: the originator gets the NFT; every Royal event of the registration follows."""
+    rt = runtime(request)
+    body = await read_json(request, RoyalRegister)
+    if body.file_url is None:
+        raise ApiError(422, "file_url: required; registration by content_hash alone is not supported", "file_url")
+    path, analysis = await _download(rt, body.file_url, "file_url")
+    wanted = (body.content_hash or "").lower().removeprefix("0x")
+    if body.content_hash is not None and wanted != analysis.digest.blake3:
+        path.unlink(missing_ok=True)
+        raise ApiError(422, f"content_hash: the file's BLAKE3 is {analysis.digest.blake3}", "content_hash")
+    originator = Party(body.originator_id, username=f"user-{body.originator_id}")
+    record_id, fresh = _register(rt, tenant, analysis, path, body.name or path.name, None, body.context, originator)
+    if not fresh:
+        return JSONResponse({"id": record_id, "status": "already_registered"}, status_code=200)
+    return {"id": record_id}
+
+
+@router.post("/api/v1/verify", tags=["verification"], summary="Verify a file: Tectra's four checks",
+             openapi_extra={"requestBody": {"required": True, "content": multipart_doc((FILE_FIELD,))}})
+async def verify(request: Request, tenant: str = Depends(api_auth.current_tenant)) -> dict:
+    """Run the checks on the uploaded file, announce the result as content.verified, and return it."""
+    rt = runtime(request)
+    if media_type(request) != "multipart/form-data":
+        raise ApiError(415, f"expected multipart/form-data, got {media_type(request) or 'none'}")
+    upload = await receive_upload(request, rt.uploads, rt.settings.caps, (FILE_FIELD,))
+    try:
+        data = verify_file(rt.service, upload.path)  # in this thread: the store's connection belongs to it
+    except IngestError as exc:
+        raise _ingest_error(exc, FILE_FIELD) from None
+    finally:
+        upload.discard()
+    rt.service.emit_verified(data)
+    rt.engine.notify()
+    return data
+
+
+@router.get("/api/v1/records/{record_id}", tags=["content"], summary="Show a record")
+async def get_record(record_id: str, request: Request, tenant: str = Depends(api_auth.current_tenant)) -> dict:
+    """Hashes, signature, batch, anchor receipt, Merkle proof and NFT of one of the tenant's records."""
+    service = runtime(request).service
+    shown = service.describe(record_id)
+    if shown is None:
+        raise ApiError(404, f"no record {record_id}")
+    api_auth.check_record_owner(service.store.conn, record_id, tenant)
+    return shown
