@@ -79,7 +79,7 @@ def _context(text: str | None) -> dict | None:
         return None
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(422, "context: not valid JSON", "context") from None
     if not isinstance(value, dict):
         raise ApiError(422, "context: must be a JSON object", "context")

@@ -124,10 +124,12 @@ def parse_json(body: bytes, model: type[M]) -> M:
         raise ApiError(400, "request body is empty: expected a JSON object")
     try:
         data = json.loads(body)
-    except UnicodeDecodeError:
-        raise ApiError(400, "request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise ApiError(400, "request body is not usable JSON: nested too deeply") from None
+    except ValueError as exc:  # not UTF-8, or an integer with too many digits
+        raise ApiError(400, f"request body is not usable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(422, "request body must be a JSON object")
     try:

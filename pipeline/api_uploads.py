@@ -182,6 +182,8 @@ async def receive_upload(request: Request, dest_dir: Path, caps: Caps, allowed: 
             raise ApiError(400, "multipart body ended before its closing boundary")
         if parts.path is None:
             raise ApiError(422, f"{FILE_FIELD}: field required", FILE_FIELD)
+        if parts.size == 0:
+            raise ApiError(422, f"{FILE_FIELD}: the file is empty", FILE_FIELD)
     except MultipartParseError as exc:
         parts.abandon()
         raise ApiError(400, f"malformed multipart body: {exc}") from None

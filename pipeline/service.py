@@ -4,10 +4,10 @@ from __future__ import annotations
 import multiprocessing
 import time
 import uuid
-from dataclasses import replace
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 
 from emitter import outbox
 from emitter.clock import iso_utc

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .connect import ChainSpec
-from .records import Party
 from .ingest import DEFAULT_IMAGE_CAP, DEFAULT_OTHER_CAP, Caps
+from .records import Party
 from .signing import SignerIdentity
 
 DEFAULT_DATA_DIR = Path(os.environ.get("PROVSIM_DATA_DIR", ".provsim"))
