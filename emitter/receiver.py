@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from emitter import dialects
+from emitter import dialects, safejson
 from emitter.clock import Clock, iso_utc
 from emitter.dialects.keys import secret_list
 
@@ -121,7 +121,7 @@ class Receiver:
     ) -> None:
         """Append one JSON line describing a request to dump_path."""
         try:
-            payload = json.loads(body)
+            payload = safejson.loads(body)
         except ValueError:
             payload = body.decode("utf-8", "replace")
         line = {

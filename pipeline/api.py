@@ -23,14 +23,16 @@ is JSON `{"error": ..., "field": ...}`."""
 def create_app(settings: Settings, chain_spec: ChainSpec | None = None, shutdown_grace: float = 10.0) -> FastAPI:
     """The API app; on startup it opens the service (on `chain_spec` if given) and starts its background work.
 
-    At shutdown the open batch is closed, the chain worker and then the delivery engine get up to
-    `shutdown_grace` seconds each to finish, and the service is closed.
+    At shutdown the open batch is closed, the chain worker gets up to `shutdown_grace` seconds to
+    anchor what is closed, the delivery engine as long again to send what is due (later retries stay
+    in the outbox for the next start), and the service is closed.
     """
     if chain_spec is not None:
         settings = dataclasses.replace(settings, chain=chain_spec)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Run the service's background work for as long as the app serves."""
         rt = Runtime(settings, shutdown_grace)
         try:
             await rt.start()

@@ -62,7 +62,8 @@ def _key_id(digest: str) -> str:
 def create_api_key(service: Service, tenant: str) -> str:
     """Make a key for `tenant` (letters, digits, '.', '_', '-'; up to 64) and return it: it is not kept."""
     if not TENANT_PATTERN.fullmatch(tenant):
-        raise ValueError(f"tenant {tenant!r}: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        raise ValueError(f"tenant {tenant!r}: use 1 to 64 letters, digits, '.', '_' or '-',"
+                         " starting with a letter or digit")
     init_schema(service.store)
     key = KEY_PREFIX + secrets.token_urlsafe(24)  # 32 url-safe characters
     digest = key_hash(key)

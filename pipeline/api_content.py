@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from pathlib import Path
-from urllib.parse import urlsplit
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import api_auth
 from .analyze import Analysis, analyze_file
-from .api_errors import (JSON_LIMIT, ApiError, is_json, json_body_doc, media_type, parse_json, read_json,
-                         read_limited)
+from emitter.safejson import MAX_DEPTH, too_deep
+
+from .api_errors import (JSON_LIMIT, ApiError, check_http_url, is_json, json_body_doc, media_type, parse_json,
+                         read_json, read_limited)
 from .api_runtime import Runtime, runtime
 from .api_uploads import FILE_FIELD, Upload, multipart_doc, receive_upload
 from .digest import IngestError
@@ -77,9 +79,11 @@ def _context(text: str | None) -> dict | None:
     """The "context" form field: a JSON object."""
     if text is None:
         return None
+    if too_deep(text.encode("utf-8")):
+        raise ApiError(422, f"context: nests deeper than {MAX_DEPTH} levels", "context")
     try:
         value = json.loads(text)
-    except (ValueError, RecursionError):
+    except ValueError:
         raise ApiError(422, "context: not valid JSON", "context") from None
     if not isinstance(value, dict):
         raise ApiError(422, "context: must be a JSON object", "context")
@@ -105,13 +109,13 @@ async def _analyze_upload(rt: Runtime, upload: Upload) -> Analysis:
 
 async def _download(rt: Runtime, url: str, field: str) -> tuple[Path, Analysis]:
     """Fetch a URL (hashed as it streams, under the caps), then fingerprint it in a worker process."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApiError(422, f"{field}: must be an http:// or https:// URL with a host", field)
+    check_http_url(url, field)
     try:
         path, digest = await fetch(SourceItem(url, "url", url), rt.downloads, rt.client, rt.settings.caps)
     except IngestError as exc:
         raise ApiError(422, str(exc), field) from None
+    except Exception as exc:  # a URL the HTTP stack cannot handle is still the client's input
+        raise ApiError(422, f"{url}: {type(exc).__name__}: {exc}", field) from None
     try:
         looks = await asyncio.get_running_loop().run_in_executor(rt.service.pool, fingerprint, str(path))
     except IngestError as exc:
@@ -120,11 +124,20 @@ async def _download(rt: Runtime, url: str, field: str) -> tuple[Path, Analysis]:
     return path, Analysis(digest=digest, fingerprint=looks)
 
 
+def _url_name(url: str) -> str:
+    """The last segment of a URL's path, as the CLI names a downloaded item ("" if it has none)."""
+    return PurePosixPath(unquote(urlsplit(url).path)).name
+
+
 def _register(rt: Runtime, tenant: str, analysis: Analysis, path: Path, filename: str,
               origin_type: str | None, context: dict | None, originator: Party | None = None) -> tuple[str, bool]:
     """Register with Royal's extended events, give the tenant the record; (record id, newly registered)."""
-    [(rec, event_id)] = rt.service.register_many([(analysis, str(path), filename)], origin_type, context,
-                                                 originator=originator, extended=True)
+    try:
+        [(rec, event_id)] = rt.service.register_many([(analysis, str(path), filename)], origin_type, context,
+                                                     originator=originator, extended=True)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     api_auth.own_records(rt.service.store, [rec.id], tenant)
     if event_id is None:
         path.unlink(missing_ok=True)  # the content is known: its first file stays the record's source
@@ -154,7 +167,7 @@ async def register_content(request: Request, tenant: str = Depends(api_auth.curr
         body = parse_json(await read_limited(request, JSON_LIMIT), ContentFromUrl)
         context, origin = body.context, body.origin_type
         path, analysis = await _download(rt, body.url, "url")
-        filename = path.name
+        filename = _url_name(body.url) or path.name
     else:
         raise ApiError(415, f"expected multipart/form-data or application/json, got {kind or 'none'}")
     record_id, fresh = _register(rt, tenant, analysis, path, filename, origin, context)
@@ -177,7 +190,8 @@ async def royal_register(request: Request, tenant: str = Depends(api_auth.curren
         path.unlink(missing_ok=True)
         raise ApiError(422, f"content_hash: the file's BLAKE3 is {analysis.digest.blake3}", "content_hash")
     originator = Party(body.originator_id, username=f"user-{body.originator_id}")
-    record_id, fresh = _register(rt, tenant, analysis, path, body.name or path.name, None, body.context, originator)
+    name = body.name or _url_name(body.file_url) or path.name
+    record_id, fresh = _register(rt, tenant, analysis, path, name, None, body.context, originator)
     if not fresh:
         return JSONResponse({"id": record_id, "status": "already_registered"}, status_code=200)
     return {"id": record_id}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,7 +13,11 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from emitter.safejson import MAX_DEPTH, too_deep
+
 JSON_LIMIT = 1024 * 1024  # bytes of a JSON request body
+# Deeper JSON is refused before parsing: py_ecc raises the recursion limit to 100000 on import, so the
+# C decoder would overflow the stack (a crash, not a RecursionError) on a body of "[[[[...".
 log = logging.getLogger("provsim.api")
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,7 +54,7 @@ def validation_error(errors: list[dict]) -> ApiError:
     """A 422 naming the first invalid field and why."""
     first = errors[0]
     field = field_name(first.get("loc", ()))
-    reason = first.get("msg", "invalid value")
+    reason = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "extra_forbidden":
         reason = "unknown field"
     return ApiError(422, f"{field}: {reason}" if field else reason, field)
@@ -60,21 +65,37 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        """A refusal raised by a route."""
         return error_response(exc.status, exc.message, exc.field, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A path or query parameter FastAPI could not validate."""
         err = validation_error(list(exc.errors()))
         return error_response(err.status, err.message, err.field)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """An unknown route or a method the route does not take."""
         return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        """A bug: logged, answered with a generic 500."""
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, "internal server error")
+
+
+def check_http_url(url: str, field: str) -> None:
+    """422 naming `field` unless the URL is http(s) with a host and no spaces or control characters."""
+    try:
+        parts = urlsplit(url)
+        usable = (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+                  and not any(ch.isspace() or ord(ch) < 32 for ch in url))
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range
+        usable = False
+    if not usable:
+        raise ApiError(422, f"{field}: must be an http:// or https:// URL with a host", field)
 
 
 def media_type(request: Request) -> str:
@@ -122,12 +143,12 @@ def parse_json(body: bytes, model: type[M]) -> M:
     """Parse and validate a JSON body already read."""
     if not body.strip():
         raise ApiError(400, "request body is empty: expected a JSON object")
+    if too_deep(body):
+        raise ApiError(400, f"request body nests arrays or objects deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    except RecursionError:
-        raise ApiError(400, "request body is not usable JSON: nested too deeply") from None
     except ValueError as exc:  # not UTF-8, or an integer with too many digits
         raise ApiError(400, f"request body is not usable JSON: {exc}") from None
     if not isinstance(data, dict):

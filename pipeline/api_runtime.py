@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import httpx
 from fastapi import Request
@@ -37,16 +39,16 @@ class Runtime:
         self.batcher: Batcher | None = None
         self._stack = AsyncExitStack()
         self._inputs_done = asyncio.Event()  # set at shutdown: the chain worker finishes what is open
-        self._chain_done = asyncio.Event()  # set once it did: the engine delivers what is left and ends
+        self._chain_done = asyncio.Event()  # set once it did: the engine may end when nothing is pending
         self._tasks: list[asyncio.Task] = []
 
     @property
-    def uploads(self):
+    def uploads(self) -> Path:
         """Where uploaded files are stored."""
         return self.settings.data_dir / "uploads"
 
     @property
-    def downloads(self):
+    def downloads(self) -> Path:
         """Where files fetched from URLs are stored."""
         return self.settings.data_dir / "downloads"
 
@@ -109,27 +111,43 @@ class Runtime:
             await asyncio.sleep(RESTART_DELAY)
 
     async def stop(self) -> None:
-        """Close the open batch, let the chain worker and then delivery finish (bounded), close everything."""
+        """Close the open batch, let the chain worker finish and due deliveries go out (bounded), close all."""
         try:
             if self.batcher is not None:
                 self.batcher.flush()
             if self._tasks:
                 chain_task, engine_task = self._tasks
                 self._inputs_done.set()
-                await self._finish(chain_task, "chain worker")
+                await self._finish_chain_work(chain_task)
                 self._chain_done.set()
-                await self._finish(engine_task, "delivery engine")
+                await self._deliver_due(engine_task)
         finally:
             await self._stack.aclose()
 
-    async def _finish(self, task: asyncio.Task, name: str) -> None:
-        """Wait up to the grace period for a task to end, then cancel it (its work stays in the store)."""
-        _, pending = await asyncio.wait({task}, timeout=self.shutdown_grace)
+    async def _deliver_due(self, engine_task: asyncio.Task) -> None:
+        """Let the engine send what is due now (within the grace period); later retries wait for the next start."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_grace
+        while not engine_task.done() and self._due_deliveries() and loop.time() < deadline:
+            await asyncio.wait({engine_task}, timeout=0.05)
+        if not engine_task.done():
+            engine_task.cancel()  # the engine puts what it holds back to pending
+            await asyncio.gather(engine_task, return_exceptions=True)
+
+    def _due_deliveries(self) -> int:
+        """Deliveries being sent now or due to be (not those waiting for a later retry)."""
+        return self.service.store.conn.execute(
+            "SELECT COUNT(*) FROM wh_deliveries WHERE status = 'delivering'"
+            " OR (status = 'pending' AND next_attempt_at <= ?)", (time.time(),)).fetchone()[0]
+
+    async def _finish_chain_work(self, chain_task: asyncio.Task) -> None:
+        """Wait up to the grace period for the chain worker to anchor what is open, then cancel it."""
+        _, pending = await asyncio.wait({chain_task}, timeout=self.shutdown_grace)
         if pending:
-            log.warning("%s still busy after %.0fs: stopping it; its work resumes at the next start",
-                        name, self.shutdown_grace)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            log.warning("chain worker still busy after %.0fs: stopping it; its batches resume at the next start",
+                        self.shutdown_grace)
+            chain_task.cancel()
+            await asyncio.gather(chain_task, return_exceptions=True)
 
 
 def runtime(request: Request) -> Runtime:

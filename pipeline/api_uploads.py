@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
@@ -19,6 +19,7 @@ FIELD_LIMIT = 64 * 1024  # bytes of a non-file field (context, origin_type)
 MAX_PARTS = 8
 FRAMING = 64 * 1024  # multipart boundaries and part headers allowed beside the file's own bytes
 FILE_FIELD = "file"
+
 
 @dataclass
 class Upload:
@@ -94,7 +95,7 @@ class _Parts:
         name = options[b"name"].decode("utf-8", "replace")
         if name not in self.allowed:
             raise ApiError(422, f"{name}: unknown field", name)
-        if name == FILE_FIELD and self.path is not None or name in self.fields:
+        if (name == FILE_FIELD and self.path is not None) or name in self.fields:
             raise ApiError(422, f"{name}: given more than once", name)
         self._name = name
         if name == FILE_FIELD:
@@ -184,7 +185,7 @@ async def receive_upload(request: Request, dest_dir: Path, caps: Caps, allowed: 
             raise ApiError(422, f"{FILE_FIELD}: field required", FILE_FIELD)
         if parts.size == 0:
             raise ApiError(422, f"{FILE_FIELD}: the file is empty", FILE_FIELD)
-    except MultipartParseError as exc:
+    except FormParserError as exc:
         parts.abandon()
         raise ApiError(400, f"malformed multipart body: {exc}") from None
     except ClientDisconnect:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +10,7 @@ from emitter import outbox
 from emitter.endpoint import Endpoint
 
 from . import api_auth, royal_events, tectra_events
-from .api_errors import ApiError, json_body_doc, read_json
+from .api_errors import ApiError, check_http_url, json_body_doc, read_json
 from .api_runtime import runtime
 
 DIALECT_EVENTS = {"tectra": tectra_events.TECTRA_EVENTS, "royal": royal_events.ROYAL_EVENTS}
@@ -57,14 +56,6 @@ def _shown(ep: Endpoint) -> dict:
             "dialect": ep.dialect, "created_at": ep.created_at}
 
 
-def _check_url(url: str) -> None:
-    """422 unless the URL is http(s) with a host and no spaces or control characters."""
-    parts = urlsplit(url)
-    if (parts.scheme not in ("http", "https") or not parts.hostname
-            or any(ch.isspace() or ord(ch) < 32 for ch in url)):
-        raise ApiError(422, "url: must be an http:// or https:// URL with a host", "url")
-
-
 def _owned_endpoint(request: Request, endpoint_id: str, tenant: str) -> Endpoint:
     """The tenant's endpoint with this id: 404 if there is none, 403 if another tenant's."""
     conn = runtime(request).service.store.conn
@@ -80,7 +71,7 @@ def _owned_endpoint(request: Request, endpoint_id: str, tenant: str) -> Endpoint
 async def create_webhook(request: Request, tenant: str = Depends(api_auth.current_tenant)) -> dict:
     """Register an endpoint for this tenant; the secret for verifying signatures is returned only here."""
     body = await read_json(request, WebhookIn)
-    _check_url(body.url)
+    check_http_url(body.url, "url")
     if body.events is not None:
         known = DIALECT_EVENTS[body.dialect]
         unknown = [name for name in body.events if name not in known]
@@ -157,6 +148,7 @@ async def retry_delivery(delivery_id: str, request: Request, tenant: str = Depen
     with rt.service.store.transaction() as tx:
         queued = outbox.retry_delivery(tx, delivery_id)
     if not queued:
-        raise ApiError(409, f"delivery {delivery_id} is {found[0]['status']}: only failed or delivered ones are retried")
+        raise ApiError(409, f"delivery {delivery_id} is {found[0]['status']}:"
+                            " only failed or delivered ones are retried")
     rt.engine.notify()
     return {"id": delivery_id, "status": "pending"}

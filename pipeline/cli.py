@@ -465,6 +465,59 @@ def demo(
     raise typer.Exit(run_demo(out, err, data_dir=data_dir, media=media, chain=spec, confirmations=confirmations))
 
 
+apikey_app = typer.Typer(no_args_is_help=True, help="API keys of `provsim serve`.")
+app.add_typer(apikey_app, name="apikey")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    batch_interval: Annotated[float, typer.Option("--batch-interval", min=0.001)] = 5.0,
+    max_image_mb: Annotated[float, typer.Option("--max-image-mb", min=0.0)] = 50,
+    max_other_mb: Annotated[float, typer.Option("--max-other-mb", min=0.0)] = 500,
+    time_scale: TimeScale = 1.0,
+    chain: ChainKind = "embedded",
+    rpc_url: RpcUrl = None,
+    private_key: PrivateKey = None,
+    confirmations: Confirmations = 1,
+    block_time: BlockTime = None,
+    nft: MintNfts = True,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+) -> None:
+    """Serve the HTTP API (Tectra's and Royal's shapes) until Ctrl-C; keys come from `provsim apikey create`."""
+    from .api import run_server
+
+    settings = Settings(
+        data_dir=data_dir, db_path=db, batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
+        caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
+        chain=chain_spec(chain, rpc_url, private_key, block_time, confirmations), confirmations=confirmations,
+        mint_nfts=nft,
+    )
+    run_server(settings, host=host, port=port)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="Who the key belongs to: letters, digits, '.', '_', '-'.")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    db: Db = None,
+) -> None:
+    """Make an API key for a tenant and print it this once (only its SHA-256 is kept)."""
+    from .api_auth import create_api_key
+
+    service = open_service(data_dir, db)
+    try:
+        key = create_api_key(service, tenant)
+    except ValueError as exc:
+        fail(str(exc))
+    finally:
+        service.close()
+    out.print(key, highlight=False)
+
+
 chain_app = typer.Typer(no_args_is_help=True, help="Local chains for demos and other tools.")
 app.add_typer(chain_app, name="chain")
 

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
+from emitter import safejson
 from emitter.dialects.keys import secret_list
 from emitter.event import Event
 
@@ -109,7 +110,7 @@ def identify(headers: Mapping[str, str], body: bytes) -> tuple[str | None, str |
     """Dialect entry point: (webhook-id, the body's "type"); Standard Webhooks announces no other id."""
     event_type = None
     try:
-        payload = json.loads(body)
+        payload = safejson.loads(body)
     except ValueError:
         payload = None
     if isinstance(payload, dict) and isinstance(payload.get("type"), str):

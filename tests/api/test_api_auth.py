@@ -30,7 +30,8 @@ def test_requests_without_a_valid_key_get_401_json(api, headers):
 def test_keys_are_stored_as_sha256_only(api):
     conn = sqlite3.connect(api.server.settings.db)
     try:
-        rows = conn.execute("SELECT tenant, key_hash FROM api_keys WHERE tenant IN ('acme', 'globex') ORDER BY tenant").fetchall()
+        rows = conn.execute("SELECT tenant, key_hash FROM api_keys WHERE tenant IN ('acme', 'globex')"
+                            " ORDER BY tenant").fetchall()
     finally:
         conn.close()
     assert [tenant for tenant, _ in rows] == ["acme", "globex"]

@@ -19,12 +19,13 @@ def test_a_failed_delivery_is_listed_and_a_retry_delivers_it(api, loop):
                         lambda r: len(r["rows"]) == 1)["rows"]
         assert failed["event_type"] == "content.signed" and failed["endpoint_id"] == endpoint["id"]
         assert [a["status_code"] for a in failed["attempts"]] == [500, 500, 500]
-        assert api.acme.get("/api/v1/deliveries", params={"status": "delivered", "endpoint": endpoint["id"]}).json() == []
+        delivered_query = {"status": "delivered", "endpoint": endpoint["id"]}
+        assert api.acme.get("/api/v1/deliveries", params=delivered_query).json() == []
 
         retried = api.acme.post(f"/api/v1/deliveries/{failed['id']}/retry")
         assert retried.status_code == 202 and retried.json() == {"id": failed["id"], "status": "pending"}
-        [delivered] = poll(lambda: {"rows": api.acme.get("/api/v1/deliveries", params={
-            "status": "delivered", "endpoint": endpoint["id"]}).json()}, lambda r: len(r["rows"]) == 1)["rows"]
+        [delivered] = poll(lambda: {"rows": api.acme.get("/api/v1/deliveries", params=delivered_query).json()},
+                           lambda r: len(r["rows"]) == 1)["rows"]
         assert delivered["id"] == failed["id"] and len(delivered["attempts"]) == 4
         got = receiver.wait_until(lambda got: len(got) >= 4)
         assert {r.delivery_id for r in got} == {failed["id"]} and all(r.verified for r in got)
@@ -44,7 +45,8 @@ def test_retry_of_unknown_or_in_flight_deliveries_is_refused(api):
                      lambda r: [d["status"] for d in r["rows"]] == ["delivering"])["rows"]
         refused = api.acme.post(f"/api/v1/deliveries/{row['id']}/retry")
         assert refused.status_code == 409
-        assert refused.json()["error"] == f"delivery {row['id']} is delivering: only failed or delivered ones are retried"
+        assert refused.json()["error"] == (f"delivery {row['id']} is delivering:"
+                                           " only failed or delivered ones are retried")
 
 
 def test_the_listing_shows_only_the_tenants_endpoints(api):
