@@ -50,6 +50,10 @@ PrivateKey = Annotated[Optional[str], typer.Option("--private-key", envvar="PROV
 Confirmations = Annotated[int, typer.Option("--confirmations", min=1, help="Blocks that must hold an anchor before it counts.")]
 MintNfts = Annotated[bool, typer.Option("--nft/--no-nft", help="Mint an ERC-721 per registration after its anchor.")]
 BlockTime = Annotated[Optional[float], typer.Option("--block-time", min=0.1, help="Seconds between blocks of a started node (default: a block per transaction).")]
+BatchSize = Annotated[int, typer.Option("--batch-size", min=1, help="A batch closes at this many leaves...")]
+BatchInterval = Annotated[float, typer.Option("--batch-interval", min=0.001, help="...or this many seconds after its first leaf.")]
+MaxImageMb = Annotated[float, typer.Option("--max-image-mb", min=0.0, help="Size cap for images (Tectra: 50).")]
+MaxOtherMb = Annotated[float, typer.Option("--max-other-mb", min=0.0, help="Size cap for other files (Tectra: 500).")]
 Dialects = Annotated[Optional[list[str]], typer.Option("--dialect", help="tectra or royal, for the --endpoint at the same position (one applies to all).")]
 EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
 
@@ -122,6 +126,18 @@ def chain_spec(kind: str, rpc_url: str | None, private_key: str | None, block_ti
         fail(str(exc))
 
 
+def pipeline_options(batch_size: int, batch_interval: float, max_image_mb: float, max_other_mb: float,
+                     time_scale: float, chain: str, rpc_url: str | None, private_key: str | None,
+                     confirmations: int, block_time: float | None, nft: bool) -> dict:
+    """Settings for a pipeline that registers and anchors (run and serve take the same options)."""
+    return dict(
+        batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
+        caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
+        chain=chain_spec(chain, rpc_url, private_key, block_time, confirmations), confirmations=confirmations,
+        mint_nfts=nft,
+    )
+
+
 def open_chain(service: Service) -> None:
     """Connect to the chain now, so a node that fails to start or answer is one line, not a traceback."""
     try:
@@ -171,12 +187,12 @@ def run(
     secret: Secrets = None,
     events: EventFilters = None,
     dialect: Dialects = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
-    batch_interval: Annotated[float, typer.Option("--batch-interval", min=0.001)] = 5.0,
+    batch_size: BatchSize = 256,
+    batch_interval: BatchInterval = 5.0,
     origin_type: Annotated[Optional[str], typer.Option("--origin-type")] = None,
     context: Annotated[Optional[str], typer.Option("--context", help="JSON object attached to every record.")] = None,
-    max_image_mb: Annotated[float, typer.Option("--max-image-mb", min=0.0)] = 50,
-    max_other_mb: Annotated[float, typer.Option("--max-other-mb", min=0.0)] = 500,
+    max_image_mb: MaxImageMb = 50,
+    max_other_mb: MaxOtherMb = 500,
     time_scale: TimeScale = 1.0,
     chain: ChainKind = "embedded",
     rpc_url: RpcUrl = None,
@@ -191,12 +207,9 @@ def run(
     """Register media and deliver every event it causes; exit 0 when all was delivered."""
     ctx_obj = parse_context(context)
     eps = command_endpoints(endpoint, secret, events, dialect)
-    service = open_service(
-        data_dir, db, batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
-        caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
-        chain=chain_spec(chain, rpc_url, private_key, block_time, confirmations), confirmations=confirmations,
-        mint_nfts=nft,
-    )
+    service = open_service(data_dir, db, **pipeline_options(
+        batch_size, batch_interval, max_image_mb, max_other_mb, time_scale, chain, rpc_url, private_key,
+        confirmations, block_time, nft))
     try:
         service.add_transient_endpoints(eps)
         open_chain(service)
@@ -473,10 +486,10 @@ app.add_typer(apikey_app, name="apikey")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
-    batch_interval: Annotated[float, typer.Option("--batch-interval", min=0.001)] = 5.0,
-    max_image_mb: Annotated[float, typer.Option("--max-image-mb", min=0.0)] = 50,
-    max_other_mb: Annotated[float, typer.Option("--max-other-mb", min=0.0)] = 500,
+    batch_size: BatchSize = 256,
+    batch_interval: BatchInterval = 5.0,
+    max_image_mb: MaxImageMb = 50,
+    max_other_mb: MaxOtherMb = 500,
     time_scale: TimeScale = 1.0,
     chain: ChainKind = "embedded",
     rpc_url: RpcUrl = None,
@@ -490,12 +503,9 @@ def serve(
     """Serve the HTTP API (Tectra's and Royal's shapes) until Ctrl-C; keys come from `provsim apikey create`."""
     from .api import run_server
 
-    settings = Settings(
-        data_dir=data_dir, db_path=db, batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
-        caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
-        chain=chain_spec(chain, rpc_url, private_key, block_time, confirmations), confirmations=confirmations,
-        mint_nfts=nft,
-    )
+    settings = Settings(data_dir=data_dir, db_path=db, **pipeline_options(
+        batch_size, batch_interval, max_image_mb, max_other_mb, time_scale, chain, rpc_url, private_key,
+        confirmations, block_time, nft))
     run_server(settings, host=host, port=port)
 
 
