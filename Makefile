@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 NPM_STAMP  := node_modules/.installed
 
-.PHONY: demo test venv npm bench clean
+WRK_DIR := build/wrk
+WRK     := $(WRK_DIR)/usr/bin/wrk
+
+.PHONY: demo test venv npm bench wrk clean
 
 demo: $(VENV_STAMP)
 	$(BIN)/provsim demo
@@ -30,8 +33,16 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-bench: $(VENV_STAMP)
-	$(BIN)/python bench/run_all.py
+bench: $(VENV_STAMP) $(WRK)
+	WRK=$(WRK) $(BIN)/python bench/run_all.py
+
+# wrk (Debian's package and its LuaJIT library, unpacked without root) for the load generator's benchmark.
+wrk: $(WRK)
+
+$(WRK):
+	rm -rf $(WRK_DIR) && mkdir -p $(WRK_DIR)
+	cd $(WRK_DIR) && apt-get download wrk libluajit-5.1-2 && for deb in *.deb; do dpkg -x $$deb .; done && rm -f *.deb
+	LD_LIBRARY_PATH=$(WRK_DIR)/usr/lib/x86_64-linux-gnu $(WRK) --version >/dev/null || test $$? -eq 1
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache

@@ -1,0 +1,13 @@
+"""What a load source hands the load generator: one finished event and the causal group it belongs to."""
+
+from dataclasses import dataclass
+
+from emitter.event import Event
+
+
+@dataclass(frozen=True)
+class LoadItem:
+    """One event to send under load; events sharing a group (one record's lifecycle) are in causal order."""
+
+    event: Event
+    group: str | None = None
