@@ -31,6 +31,7 @@ def signing_secrets(secret: str, previous_secrets: Iterable[tuple[str, float]], 
 class Endpoint:
     """Where to POST events, the secrets to sign them with, and which event types it wants (None = all)."""
 
+    # tenant is the account the endpoint belongs to (Svix's "application"); None is the operator's own.
     # previous_secrets holds (secret, expires_at epoch seconds) pairs, newest first: secrets rotated out
     # that still sign deliveries until they expire, so receivers can switch over without a gap.
 
@@ -42,6 +43,7 @@ class Endpoint:
     persistent: bool = True
     created_at: str = ""
     previous_secrets: tuple[tuple[str, float], ...] = ()
+    tenant: str | None = None
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -88,6 +90,7 @@ class Endpoint:
         events: "tuple[str, ...] | list[str] | None" = None,
         dialect: str = "tectra",
         persistent: bool = True,
+        tenant: str | None = None,
     ) -> "Endpoint":
         """A new endpoint with id "ep_<random>", a generated secret unless one is given, created now."""
         return cls(
@@ -98,4 +101,5 @@ class Endpoint:
             dialect=dialect,
             persistent=persistent,
             created_at=iso_utc(time.time()),
+            tenant=tenant,
         )

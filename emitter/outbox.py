@@ -22,7 +22,8 @@ _SCHEMA = (
         dialect TEXT NOT NULL,
         persistent INTEGER NOT NULL,
         created_at TEXT NOT NULL,
-        previous_secrets TEXT NOT NULL DEFAULT '[]'
+        previous_secrets TEXT NOT NULL DEFAULT '[]',
+        tenant TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS wh_events (
         id TEXT PRIMARY KEY,
@@ -75,12 +76,20 @@ def init_schema(conn: sqlite3.Connection) -> None:
     """Create the wh_* tables and indexes if they do not exist yet, and add columns newer versions need."""
     for statement in _SCHEMA:
         conn.execute(statement)
-    if not _has_column(conn, "wh_endpoints", "previous_secrets"):
-        try:
-            conn.execute("ALTER TABLE wh_endpoints ADD COLUMN previous_secrets TEXT NOT NULL DEFAULT '[]'")
-        except sqlite3.OperationalError:
-            if not _has_column(conn, "wh_endpoints", "previous_secrets"):  # else another process added it
-                raise
+    _add_column(conn, "wh_endpoints", "previous_secrets", "TEXT NOT NULL DEFAULT '[]'")
+    _add_column(conn, "wh_endpoints", "tenant", "TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS wh_endpoints_tenant ON wh_endpoints (tenant)")
+
+
+def _add_column(conn: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Add a column an older version of the table lacks (another process may add it at the same time)."""
+    if _has_column(conn, table, column):
+        return
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    except sqlite3.OperationalError:
+        if not _has_column(conn, table, column):
+            raise
 
 
 def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
@@ -135,13 +144,13 @@ def enqueue(conn: sqlite3.Connection, event: Event, endpoints: Iterable[Endpoint
     return [row[0] for row in rows]
 
 
-_ENDPOINT_COLUMNS = "id, url, secret, events, dialect, persistent, created_at, previous_secrets"
+_ENDPOINT_COLUMNS = "id, url, secret, events, dialect, persistent, created_at, previous_secrets, tenant"
 
 
 def save_endpoint(conn: sqlite3.Connection, ep: Endpoint) -> None:
     """Insert or replace an endpoint row, previous secrets included; never commits."""
     conn.execute(
-        f"INSERT OR REPLACE INTO wh_endpoints ({_ENDPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO wh_endpoints ({_ENDPOINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             ep.id,
             ep.url,
@@ -151,13 +160,14 @@ def save_endpoint(conn: sqlite3.Connection, ep: Endpoint) -> None:
             int(ep.persistent),
             ep.created_at,
             json.dumps(ep.previous_secrets),
+            ep.tenant,
         ),
     )
 
 
 def _endpoint(row: tuple) -> Endpoint:
     """An Endpoint from a wh_endpoints row."""
-    ep_id, url, secret, events, dialect, persistent, created_at, previous_secrets = row
+    ep_id, url, secret, events, dialect, persistent, created_at, previous_secrets, tenant = row
     return Endpoint(
         id=ep_id,
         url=url,
@@ -167,13 +177,16 @@ def _endpoint(row: tuple) -> Endpoint:
         persistent=bool(persistent),
         created_at=created_at,
         previous_secrets=json.loads(previous_secrets),
+        tenant=tenant,
     )
 
 
-def list_endpoints(conn: sqlite3.Connection, persistent_only: bool = True) -> list[Endpoint]:
-    """Saved endpoints in creation order; non-persistent ones only when persistent_only is False."""
-    where = " WHERE persistent = 1" if persistent_only else ""
-    rows = conn.execute(f"SELECT {_ENDPOINT_COLUMNS} FROM wh_endpoints{where} ORDER BY created_at, id")
+def list_endpoints(conn: sqlite3.Connection, persistent_only: bool = True, tenant: str | None = None) -> list[Endpoint]:
+    """Saved endpoints in creation order, of one tenant if given; non-persistent ones only when persistent_only is False."""
+    clauses = (["persistent = 1"] if persistent_only else []) + (["tenant = ?"] if tenant is not None else [])
+    where = " WHERE " + " AND ".join(clauses) if clauses else ""
+    args = (tenant,) if tenant is not None else ()
+    rows = conn.execute(f"SELECT {_ENDPOINT_COLUMNS} FROM wh_endpoints{where} ORDER BY created_at, id", args)
     return [_endpoint(row) for row in rows]
 
 

@@ -1,4 +1,4 @@
-"""API keys (stored hashed) and the tenancy of webhooks and records, in the service's SQLite file."""
+"""API keys (stored hashed) and who owns which webhooks and records, in the service's SQLite file."""
 from __future__ import annotations
 
 import hashlib
@@ -32,11 +32,6 @@ SCHEMA = (
         tenant TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS webhook_owners_tenant ON webhook_owners (tenant)",
-    """CREATE TABLE IF NOT EXISTS record_owners (
-        record_id TEXT NOT NULL,
-        tenant TEXT NOT NULL,
-        PRIMARY KEY (record_id, tenant)
-    ) WITHOUT ROWID""",
 )
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `provsim apikey create --tenant NAME`.")
@@ -113,15 +108,8 @@ def check_endpoint_owner(conn: sqlite3.Connection, endpoint_id: str, tenant: str
         raise ApiError(403, f"webhook {endpoint_id} is not one of this tenant's webhooks")
 
 
-def own_records(store: Store, record_ids: list[str], tenant: str) -> None:
-    """Give `tenant` access to these records (it registered them, or uploaded the same content)."""
-    with store.transaction() as conn:
-        conn.executemany("INSERT OR IGNORE INTO record_owners (record_id, tenant) VALUES (?, ?)",
-                         [(rid, tenant) for rid in record_ids])
-
-
-def check_record_owner(conn: sqlite3.Connection, record_id: str, tenant: str) -> None:
-    """403 unless `tenant` registered this record (or its content)."""
-    row = conn.execute("SELECT 1 FROM record_owners WHERE record_id = ? AND tenant = ?", (record_id, tenant)).fetchone()
-    if row is None:
+def check_record_owner(store: Store, record_id: str, tenant: str) -> None:
+    """403 unless `tenant` registered this record."""
+    rec = store.record(record_id)
+    if rec is None or rec.tenant != tenant:
         raise ApiError(403, f"record {record_id} belongs to another tenant")

@@ -79,7 +79,7 @@ async def create_webhook(request: Request, tenant: str = Depends(api_auth.curren
             raise ApiError(422, f"events: unknown {body.dialect} event {unknown[0]!r}; choose from {', '.join(known)}",
                            "events")
     ep = Endpoint.new(body.url, events=tuple(dict.fromkeys(body.events)) if body.events else None,
-                      dialect=body.dialect)
+                      dialect=body.dialect, tenant=tenant)
     with runtime(request).service.store.transaction() as conn:
         outbox.save_endpoint(conn, ep)
         api_auth.own_endpoint(conn, ep.id, tenant)

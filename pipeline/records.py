@@ -5,6 +5,10 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
+from .signing import content_hash_message, signing_message
+
+NO_SHA256 = "0x" + "00" * 32  # the leaf's SHA-256 of a registration by content hash alone
+
 
 @dataclass(frozen=True)
 class Signer:
@@ -29,10 +33,13 @@ class Party:
 class Record:
     """One registered piece of content, as stored."""
 
+    # sha256, size and perceptual_hash are None for a registration by content hash (BLAKE3) alone.
+    # tenant is the API account that registered it; None for the operator's own (CLI) registrations.
+
     id: str
-    sha256: str
+    sha256: str | None
     blake3: str
-    size: int
+    size: int | None
     perceptual_hash: str | None
     phash_reason: str | None
     mime: str
@@ -49,11 +56,18 @@ class Record:
     originator: Party = Party("1", "provsim")
     registrar: Party = Party("1", "provsim")
     extended: bool = False  # registered through the API: Royal's extended events apply
+    tenant: str | None = None
+
+    def signed_message(self) -> bytes:
+        """The bytes the record's signature covers (the content-hash form when there is no SHA-256)."""
+        if self.sha256 is None:
+            return content_hash_message(self.blake3, self.signed_at, self.signer.key_id)
+        return signing_message(self.sha256, self.perceptual_hash, self.signed_at, self.signer.key_id)
 
     def leaf_values(self) -> tuple[str, str, str]:
-        """The Merkle leaf values: sha256, BLAKE3 and keccak256 of the signature (0x-hex)."""
+        """The Merkle leaf values: sha256 (zero without one), BLAKE3 and keccak256 of the signature (0x-hex)."""
         return (
-            "0x" + self.sha256,
+            NO_SHA256 if self.sha256 is None else "0x" + self.sha256,
             "0x" + self.blake3,
             "0x" + keccak(bytes.fromhex(self.signature_hex)).hex(),
         )

@@ -26,6 +26,33 @@ from .signing import Signer, signing_message
 from .store import Store
 
 
+class Routes:
+    """Who hears about whose records: a tenant's own endpoints, and the operator's (tenant None) about everyone's."""
+
+    def __init__(self, endpoints: Sequence[Endpoint]):
+        self._endpoints = list(endpoints)
+        self._of: dict[str | None, dict[str, list[Endpoint]]] = {}
+        self.any_royal = any(ep.dialect == "royal" for ep in self._endpoints)
+
+    def of(self, tenant: str | None) -> dict[str, list[Endpoint]]:
+        """Per dialect, the endpoints that hear about this tenant's records (None: the operator's own)."""
+        if tenant not in self._of:
+            self._of[tenant] = self._by_dialect(ep for ep in self._endpoints if ep.tenant in (None, tenant))
+        return self._of[tenant]
+
+    def own(self, tenant: str) -> dict[str, list[Endpoint]]:
+        """Per dialect, the tenant's own endpoints only."""
+        return self._by_dialect(ep for ep in self._endpoints if ep.tenant == tenant)
+
+    @staticmethod
+    def _by_dialect(endpoints) -> dict[str, list[Endpoint]]:
+        """Endpoints grouped by dialect name."""
+        grouped: dict[str, list[Endpoint]] = {"tectra": [], "royal": []}
+        for ep in endpoints:
+            grouped.setdefault(ep.dialect, []).append(ep)
+        return grouped
+
+
 class Service:
     """Opens the state of one data directory and applies each pipeline step atomically."""
 
@@ -114,26 +141,23 @@ class Service:
         """Where events go now: the persisted endpoints plus this command's own."""
         return outbox.list_endpoints(self.store.conn, persistent_only=True) + self.extra_endpoints
 
-    def routes(self) -> dict[str, list[Endpoint]]:
-        """The endpoints of each dialect: Tectra endpoints get Tectra events, Royal ones Royal events."""
-        routes: dict[str, list[Endpoint]] = {"tectra": [], "royal": []}
-        for ep in self.endpoints():
-            routes.setdefault(ep.dialect, []).append(ep)
-        return routes
+    def routes(self) -> Routes:
+        """Who hears about whose records, from the endpoints there are now."""
+        return Routes(self.endpoints())
 
     def _emit(self, conn, event_type: str, data: dict, key: str | None, timestamp: str,
-              routes: dict[str, list[Endpoint]] | None = None) -> str:
-        """Put one event in the outbox for the endpoints of its dialect (caller's transaction); returns its id."""
+              routes: dict[str, list[Endpoint]]) -> str:
+        """Put one event in the outbox for the given endpoints of its dialect (caller's transaction); returns its id."""
         event = Event.new(event_type, data, timestamp=timestamp, idempotency_key=key)
         dialect = "royal" if event_type in royal_events.ROYAL_EVENTS else "tectra"
-        outbox.enqueue(conn, event, (routes or self.routes())[dialect])
+        outbox.enqueue(conn, event, routes[dialect])
         return event.id
 
-    def _emit_royal(self, conn, routes: dict[str, list[Endpoint]], event_type: str, rec: Record, data: dict,
-                    key: str) -> None:
-        """A Royal event about one registration, if any Royal endpoint listens and the record qualifies."""
-        if routes["royal"] and (rec.extended or event_type in royal_events.STANDARD_EVENTS):
-            self._emit(conn, event_type, data, f"{event_type}:{rec.id}:{key}", iso_utc(self._now()), routes)
+    def _emit_royal(self, conn, routes: Routes, event_type: str, rec: Record, data: dict, key: str) -> None:
+        """A Royal event about one registration, if any Royal endpoint hears of it and the record qualifies."""
+        heard = routes.of(rec.tenant)
+        if heard["royal"] and (rec.extended or event_type in royal_events.STANDARD_EVENTS):
+            self._emit(conn, event_type, data, f"{event_type}:{rec.id}:{key}", iso_utc(self._now()), heard)
 
     # steps -----------------------------------------------------------------------
 
@@ -144,47 +168,55 @@ class Service:
 
     def register_many(self, items: Sequence[tuple[Analysis, str, str]], origin_type: str | None = None,
                       context: dict | None = None, originator: Party | None = None,
-                      extended: bool = False) -> list[tuple[Record, str | None]]:
+                      extended: bool = False, tenant: str | None = None) -> list[tuple[Record, str | None]]:
         """Sign, store and announce analysed items (analysis, source, filename) in one transaction.
 
-        Content this signer registered before is not registered again: its first record comes
-        back with None for the event id.
+        The event id is the record's first announcement: content.signed, or for a record without
+        SHA-256 (registered by content hash alone, so Royal's events only) provenance.registration.hashed.
+        Content this signer registered before for the same tenant is not registered again: its first
+        record comes back with None for the event id.
         """
         results: list[tuple[Record, str | None]] = []
         fresh: dict[str, Record] = {}
         signed_at = iso_utc(self._now())
         routes = self.routes()
+        heard = routes.of(tenant)
         with self.store.transaction() as conn:
             for analysis, source, filename in items:
-                sha256 = analysis.digest.sha256
-                known = fresh.get(sha256) or self.store.record_by_content(sha256, self.signer.key_id)
+                digest = analysis.digest
+                known = (fresh.get(digest.sha256 or digest.blake3)
+                         or self.store.registration(digest.sha256, digest.blake3, self.signer.key_id, tenant))
                 if known is not None:
                     results.append((known, None))
                     continue
-                rec = replace(self._new_record(analysis, source, filename, signed_at, origin_type, context),
-                              originator=originator or self.settings.registrar,
-                              registrar=self.settings.registrar, extended=extended)
-                fresh[sha256] = rec
+                rec = self._new_record(analysis, source, filename, signed_at, origin_type, context,
+                                       originator=originator or self.settings.registrar,
+                                       registrar=self.settings.registrar, extended=extended, tenant=tenant)
+                fresh[digest.sha256 or digest.blake3] = rec
                 self.store.insert_record(conn, rec)
-                event_id = self._emit(conn, tectra_events.CONTENT_SIGNED, tectra_events.content_signed(rec),
-                                      f"content.signed:{rec.id}", signed_at, routes)
-                self._emit_royal(conn, routes, royal_events.HASHED, rec, royal_events.hashed(rec), "")
+                if rec.sha256 is not None:
+                    event_id = self._emit(conn, tectra_events.CONTENT_SIGNED, tectra_events.content_signed(rec),
+                                          f"content.signed:{rec.id}", signed_at, heard)
+                    self._emit_royal(conn, routes, royal_events.HASHED, rec, royal_events.hashed(rec), "")
+                else:
+                    event_id = self._emit(conn, royal_events.HASHED, royal_events.hashed(rec),
+                                          f"{royal_events.HASHED}:{rec.id}:", signed_at, heard)
                 results.append((rec, event_id))
         return results
 
     def _new_record(self, analysis: Analysis, source: str, filename: str, signed_at: str,
-                    origin_type: str | None, context: dict | None) -> Record:
-        """A new signed record for analysed content."""
+                    origin_type: str | None, context: dict | None, **who) -> Record:
+        """A new signed record for analysed content; `who` sets originator, registrar, extended and tenant."""
         fp = analysis.fingerprint
-        message = signing_message(analysis.digest.sha256, fp.perceptual_hash, signed_at, self.signer.key_id)
-        return Record(
+        unsigned = Record(
             id=str(uuid.uuid4()), sha256=analysis.digest.sha256, blake3=analysis.digest.blake3,
             size=analysis.digest.size, perceptual_hash=fp.perceptual_hash, phash_reason=fp.reason,
             mime=fp.mime, original_filename=filename, source=source,
             origin_type=origin_type or fp.origin_type, signed_at=signed_at,
-            signature_hex=self.signer.sign(message).hex(), signer=self.signer_record,
-            context=context, batch_id=None, leaf_index=None, blockchain_status="pending",
+            signature_hex="", signer=self.signer_record,
+            context=context, batch_id=None, leaf_index=None, blockchain_status="pending", **who,
         )
+        return replace(unsigned, signature_hex=self.signer.sign(unsigned.signed_message()).hex())
 
     def close_batch(self, record_ids: list[str]) -> Batch:
         """Build the Merkle tree over these records and store the closed batch."""
@@ -201,7 +233,7 @@ class Service:
         tx = ChainTx(id=None, kind=kind, batch_id=batch_id, tx_hash=sent.tx_hash, nonce=sent.nonce,
                      raw_tx=sent.raw, status="submitted", chain_id=self.chain.chain_id, submitted_at=self._now())
         routes = self.routes()
-        members = self.store.batch_records(batch_id) if kind == "anchor" and routes["royal"] else []
+        members = self.store.batch_records(batch_id) if kind == "anchor" and routes.any_royal else []
         with self.store.transaction() as conn:
             self._write_journal(conn)
             self.store.insert_tx(conn, tx)
@@ -212,7 +244,11 @@ class Service:
                                  royal_events.submitted(rec, sent.tx_hash), sent.tx_hash)
 
     def record_anchor_confirmed(self, tx: ChainTx, receipt: AnchorReceipt) -> str:
-        """Store a confirmed anchor's receipt, mark its records anchored and announce the batch."""
+        """Store a confirmed anchor's receipt, mark its records anchored and announce the batch; the operator's event id.
+
+        The operator's endpoints get batch.anchored with every record id; each tenant's endpoints get
+        their own batch.anchored listing only that tenant's records (same batch, root and leaf count).
+        """
         batch = self.store.batch(tx.batch_id)
         anchored = replace(
             batch, status="anchored", tx_hash=receipt.transaction_hash, block_hash=receipt.block_hash,
@@ -227,10 +263,15 @@ class Service:
             for rec in members:
                 self._emit_royal(conn, routes, royal_events.COMPLETE, rec, royal_events.complete(rec, receipt),
                                  f"{receipt.transaction_hash}:{receipt.block_hash}")
+            key = f"batch.anchored:{batch.id}:{receipt.transaction_hash}:{receipt.block_hash}"
+            now = iso_utc(self._now())
+            for tenant in dict.fromkeys(r.tenant for r in members if r.tenant is not None):
+                mine = [r.id for r in members if r.tenant == tenant]
+                self._emit(conn, tectra_events.BATCH_ANCHORED, tectra_events.batch_anchored(anchored, mine),
+                           f"{key}:{tenant}", now, routes.own(tenant))
             return self._emit(conn, tectra_events.BATCH_ANCHORED,
                               tectra_events.batch_anchored(anchored, [r.id for r in members]),
-                              f"batch.anchored:{batch.id}:{receipt.transaction_hash}:{receipt.block_hash}",
-                              iso_utc(self._now()), routes)
+                              key, now, routes.of(None))
 
     def record_anchor_adopted(self, tx: ChainTx, receipt: AnchorReceipt) -> str:
         """The batch's root was anchored by an earlier transaction: store that one as its anchor."""
@@ -240,9 +281,13 @@ class Service:
         return self.record_anchor_confirmed(replace(tx, id=tx_id, tx_hash=receipt.transaction_hash), receipt)
 
     def record_mint_confirmed(self, tx: ChainTx, minted: MintReceipt) -> None:
-        """Store the tokens a confirmed mint created, matched to the batch's records by content hash."""
-        by_hash = {"0x" + r.blake3: r for r in self.store.batch_records(tx.batch_id)}
-        minted_here = [(by_hash[t.content_hash.lower()], t) for t in minted.tokens if t.content_hash.lower() in by_hash]
+        """Store the tokens a confirmed mint created, matched in order to the batch's unminted records by content hash."""
+        waiting: dict[str, list[Record]] = {}
+        for rec in self.store.batch_records(tx.batch_id):
+            if self.store.nft(rec.id) is None:
+                waiting.setdefault("0x" + rec.blake3, []).append(rec)
+        minted_here = [(waiting[t.content_hash.lower()].pop(0), t) for t in minted.tokens
+                       if waiting.get(t.content_hash.lower())]
         routes = self.routes()
         nft_address = self.chain.nft_address
         with self.store.transaction() as conn:
@@ -257,7 +302,7 @@ class Service:
     def record_removed(self, tx: ChainTx) -> None:
         """A confirmed transaction's block left the chain: keep the history, wait for it again."""
         routes = self.routes()
-        members = self.store.batch_records(tx.batch_id) if tx.kind == "anchor" and routes["royal"] else []
+        members = self.store.batch_records(tx.batch_id) if tx.kind == "anchor" and routes.any_royal else []
         gone = AnchorReceipt(tx.tx_hash, tx.block_hash, tx.block_number, tx.chain_id, tx.log_index,
                              tx.transaction_index, True, tx.gas_used)
         with self.store.transaction() as conn:
@@ -276,11 +321,11 @@ class Service:
             if tx.kind == "anchor":
                 self.store.set_batch_status(conn, tx.batch_id, "closed")
 
-    def emit_verified(self, data: dict) -> str:
-        """Announce a verification result."""
+    def emit_verified(self, data: dict, tenant: str | None = None) -> str:
+        """Announce a verification result to the operator's endpoints and those of the tenant who asked."""
         with self.store.transaction() as conn:
             return self._emit(conn, tectra_events.CONTENT_VERIFIED, data,
-                              None, iso_utc(self._now()))
+                              None, iso_utc(self._now()), self.routes().of(tenant))
 
     def proof(self, record_id: str) -> dict | None:
         """`{"root", "leaf": {"types", "values"}, "proof"}` for a batched record, else None."""

@@ -15,9 +15,9 @@ from .records import Batch, ChainTx, Party, Record, Signer
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
   id TEXT PRIMARY KEY,
-  sha256 TEXT NOT NULL,
+  sha256 TEXT,
   blake3 TEXT NOT NULL,
-  size INTEGER NOT NULL,
+  size INTEGER,
   perceptual_hash TEXT,
   phash_reason TEXT,
   mime TEXT NOT NULL,
@@ -36,8 +36,10 @@ CREATE TABLE IF NOT EXISTS records (
   registrar_json TEXT NOT NULL,
   extended INTEGER NOT NULL DEFAULT 0,
   seq INTEGER NOT NULL,
-  UNIQUE (sha256, key_id)
+  tenant TEXT NOT NULL DEFAULT '',
+  UNIQUE (sha256, key_id, tenant)
 );
+CREATE INDEX IF NOT EXISTS records_blake3 ON records(blake3);
 CREATE INDEX IF NOT EXISTS records_unbatched ON records(batch_id) WHERE batch_id IS NULL;
 CREATE INDEX IF NOT EXISTS records_batch ON records(batch_id, leaf_index);
 CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
@@ -88,8 +90,11 @@ CREATE TABLE IF NOT EXISTS nfts (
 _RECORD_COLUMNS = (
     "id, sha256, blake3, size, perceptual_hash, phash_reason, mime, original_filename, source, "
     "origin_type, signed_at, signature_hex, signer_json, key_id, context_json, batch_id, "
-    "leaf_index, blockchain_status, originator_json, registrar_json, extended"
+    "leaf_index, blockchain_status, originator_json, registrar_json, extended, tenant"
 )
+
+# The records table before tenants: its rows move to the current table (all the operator's, tenant '').
+_RECORDS_BEFORE_TENANTS = _RECORD_COLUMNS.removesuffix(", tenant") + ", seq"
 
 
 class Store:
@@ -100,6 +105,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = outbox.connect(self.path)
         self.conn.isolation_level = None  # explicit BEGIN/COMMIT in transaction()
+        _upgrade_records(self)
         with self.transaction() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
@@ -127,14 +133,14 @@ class Store:
         """Insert a new record (inside the caller's transaction)."""
         seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM records").fetchone()[0]
         conn.execute(
-            f"INSERT INTO records ({_RECORD_COLUMNS}, seq) VALUES ({', '.join('?' * 22)})",
+            f"INSERT INTO records ({_RECORD_COLUMNS}, seq) VALUES ({', '.join('?' * 23)})",
             (
                 rec.id, rec.sha256, rec.blake3, rec.size, rec.perceptual_hash, rec.phash_reason,
                 rec.mime, rec.original_filename, rec.source, rec.origin_type, rec.signed_at,
                 rec.signature_hex, json.dumps(rec.signer.__dict__), rec.signer.key_id,
                 None if rec.context is None else json.dumps(rec.context),
                 rec.batch_id, rec.leaf_index, rec.blockchain_status, json.dumps(rec.originator.__dict__),
-                json.dumps(rec.registrar.__dict__), int(rec.extended), seq,
+                json.dumps(rec.registrar.__dict__), int(rec.extended), rec.tenant or "", seq,
             ),
         )
 
@@ -145,14 +151,21 @@ class Store:
         ).fetchone()
         return _record(row) if row else None
 
-    def record_by_content(self, sha256: str, key_id: str | None = None) -> Record | None:
-        """The first record of this SHA-256 (for this key when given), or None."""
-        sql = f"SELECT {_RECORD_COLUMNS} FROM records WHERE sha256 = ?"
-        args: tuple = (sha256,)
-        if key_id is not None:
-            sql += " AND key_id = ?"
-            args += (key_id,)
-        row = self.conn.execute(sql + " ORDER BY seq LIMIT 1", args).fetchone()
+    def record_by_content(self, sha256: str | None, blake3: str) -> Record | None:
+        """The first record of this content, by any signer and tenant: its SHA-256, else its BLAKE3; or None."""
+        for column, value in (("sha256", sha256), ("blake3", blake3)):
+            row = self.conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE {column} = ? ORDER BY seq LIMIT 1",
+                                    (value,)).fetchone() if value is not None else None
+            if row is not None:
+                return _record(row)
+        return None
+
+    def registration(self, sha256: str | None, blake3: str, key_id: str, tenant: str | None) -> Record | None:
+        """The tenant's record of this content under this key (by SHA-256, or BLAKE3 when there is none), or None."""
+        column, value = ("sha256", sha256) if sha256 is not None else ("blake3", blake3)
+        row = self.conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM records WHERE {column} = ? AND key_id = ? AND tenant = ?"
+            " ORDER BY seq LIMIT 1", (value, key_id, tenant or "")).fetchone()
         return _record(row) if row else None
 
     def records_with_phash(self) -> Iterator[tuple[str, str]]:
@@ -346,7 +359,7 @@ def _record(row: tuple) -> Record:
     """A Record from a row in _RECORD_COLUMNS order."""
     (rid, sha256, blake3, size, phash, reason, mime, name, source, origin, signed_at, sig,
      signer_json, _key_id, context_json, batch_id, leaf_index, status, originator_json, registrar_json,
-     extended) = row
+     extended, tenant) = row
     return Record(
         id=rid, sha256=sha256, blake3=blake3, size=size, perceptual_hash=phash,
         phash_reason=reason, mime=mime, original_filename=name, source=source,
@@ -355,5 +368,27 @@ def _record(row: tuple) -> Record:
         context=None if context_json is None else json.loads(context_json),
         batch_id=batch_id, leaf_index=leaf_index, blockchain_status=status,
         originator=Party(**json.loads(originator_json)), registrar=Party(**json.loads(registrar_json)),
-        extended=bool(extended),
+        extended=bool(extended), tenant=tenant or None,
     )
+
+
+def _upgrade_records(store: Store) -> None:
+    """Rebuild a records table made before tenants (SHA-256 required, unique per key) in the current shape."""
+    columns = {row[1] for row in store.conn.execute("PRAGMA table_info(records)")}
+    if not columns or "tenant" in columns:
+        return
+    # SQLite's way to change a table's constraints: with foreign keys off, build the new table, copy the
+    # rows, drop the old one and take its name; then check that every reference still holds.
+    store.conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with store.transaction() as conn:
+            conn.execute(SCHEMA.split(";")[0].replace("IF NOT EXISTS records", "records_upgraded"))
+            conn.execute(f"INSERT INTO records_upgraded ({_RECORDS_BEFORE_TENANTS})"
+                         f" SELECT {_RECORDS_BEFORE_TENANTS} FROM records")
+            conn.execute("DROP TABLE records")
+            conn.execute("ALTER TABLE records_upgraded RENAME TO records")
+            broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise sqlite3.IntegrityError(f"upgrading the records table would break {len(broken)} references")
+    finally:
+        store.conn.execute("PRAGMA foreign_keys=ON")

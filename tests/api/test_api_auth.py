@@ -75,15 +75,18 @@ def test_another_tenants_record_is_403_and_unknown_is_404(api):
     assert missing.status_code == 404 and missing.json()["error"].startswith("no record")
 
 
-def test_a_tenant_uploading_known_content_gets_the_existing_record(api):
+def test_each_tenant_registers_known_content_as_its_own_record(api):
     content = image_bytes(102)
     first = api.acme.post("/api/v1/content", files={"file": ("b.jpg", content, "image/jpeg")})
-    again = api.globex.post("/api/v1/content", files={"file": ("b-copy.jpg", content, "image/jpeg")})
-    assert first.status_code == 202 and again.status_code == 200
+    theirs = api.globex.post("/api/v1/content", files={"file": ("b-copy.jpg", content, "image/jpeg"),
+                                                       "context": (None, '{"secret": "globex"}')})
+    again = api.acme.post("/api/v1/content", files={"file": ("b-again.jpg", content, "image/jpeg")})
+    assert (first.status_code, theirs.status_code, again.status_code) == (202, 202, 200)
     assert again.json() == {"record_id": first.json()["record_id"], "status": "already_registered"}
-    shown = poll(lambda: api.globex.get(f"/api/v1/records/{first.json()['record_id']}").json(),
-                 lambda r: "record_id" in r)
-    assert shown["original_filename"] == "b.jpg"
+    assert theirs.json()["record_id"] != first.json()["record_id"]
+    mine = api.acme.get(f"/api/v1/records/{first.json()['record_id']}").json()
+    assert mine["original_filename"] == "b.jpg" and mine["context"] is None
+    assert api.acme.get(f"/api/v1/records/{theirs.json()['record_id']}").status_code == 403
 
 
 def test_another_tenants_delivery_cannot_be_retried(api):
