@@ -19,6 +19,13 @@ class Analysis:
     digest: Digest
     fingerprint: Fingerprint
 
+    @classmethod
+    def of_content_hash(cls, blake3: str) -> Analysis:
+        """What is known of content registered by its BLAKE3 alone: no file, so no SHA-256, size or look."""
+        return cls(Digest(sha256=None, blake3=blake3, size=None),
+                   Fingerprint(perceptual_hash=None, reason="registered by content hash; no file to fingerprint",
+                               origin_type="other", mime="application/octet-stream", width=None, height=None))
+
 
 def analyze_file(path: str, cap_image: int, cap_other: int) -> Analysis:
     """Fingerprint and hash one file (image cap for images, other cap otherwise); raise IngestError naming the file on any problem."""

@@ -23,7 +23,7 @@ from .digest import IngestError
 from .fingerprint import fingerprint
 from .ingest import SourceItem, fetch
 from .records import Party
-from .verify import verify_file
+from .verify import verify_analysis
 
 ORIGIN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 UPLOAD_FIELDS = (FILE_FIELD, "context", "origin_type")
@@ -42,13 +42,14 @@ class ContentFromUrl(BaseModel):
 
 
 class RoyalRegister(BaseModel):
-    """Royal's registration request; `content_hash`, when given with `file_url`, must match the file's BLAKE3."""
+    """Royal's registration request: `file_url`, `content_hash` (BLAKE3) or both (then they must agree)."""
 
     model_config = ConfigDict(extra="forbid")
 
     originator_id: int | str = Field(description="Royal id of the originator: a decimal string or integer.")
-    file_url: str | None = Field(default=None, max_length=2048, description="Required: the file to register.")
-    content_hash: str | None = Field(default=None, max_length=66)
+    file_url: str | None = Field(default=None, max_length=2048, description="The file to fetch, hash and register.")
+    content_hash: str | None = Field(default=None, max_length=66,
+                                     description="BLAKE3 of the content (64 hex digits, optional 0x): enough alone.")
     name: str | None = Field(default=None, max_length=255, description="The file name to record.")
     description: str | None = Field(default=None, max_length=4096, description="Accepted; not stored.")
     context: dict | None = Field(default=None, description="Any JSON object, echoed in every webhook.")
@@ -129,18 +130,20 @@ def _url_name(url: str) -> str:
     return PurePosixPath(unquote(urlsplit(url).path)).name
 
 
-def _register(rt: Runtime, tenant: str, analysis: Analysis, path: Path, filename: str,
+def _register(rt: Runtime, tenant: str, analysis: Analysis, path: Path | None, filename: str,
               origin_type: str | None, context: dict | None, originator: Party | None = None) -> tuple[str, bool]:
-    """Register with Royal's extended events, give the tenant the record; (record id, newly registered)."""
+    """Register for the tenant with Royal's extended events; (record id, newly registered)."""
+    source = str(path) if path is not None else f"blake3:{analysis.digest.blake3}"
     try:
-        [(rec, event_id)] = rt.service.register_many([(analysis, str(path), filename)], origin_type, context,
-                                                     originator=originator, extended=True)
+        [(rec, event_id)] = rt.service.register_many([(analysis, source, filename)], origin_type, context,
+                                                     originator=originator, extended=True, tenant=tenant)
     except BaseException:
-        path.unlink(missing_ok=True)
+        if path is not None:
+            path.unlink(missing_ok=True)
         raise
-    api_auth.own_records(rt.service.store, [rec.id], tenant)
     if event_id is None:
-        path.unlink(missing_ok=True)  # the content is known: its first file stays the record's source
+        if path is not None:
+            path.unlink(missing_ok=True)  # the content is known: its first file stays the record's source
         return rec.id, False
     rt.accepted([rec.id])
     return rec.id, True
@@ -182,19 +185,32 @@ async def royal_register(request: Request, tenant: str = Depends(api_auth.curren
     """Royal's register: the originator gets the NFT; every Royal event of the registration follows."""
     rt = runtime(request)
     body = await read_json(request, RoyalRegister)
-    if body.file_url is None:
-        raise ApiError(422, "file_url: required; registration by content_hash alone is not supported", "file_url")
-    path, analysis = await _download(rt, body.file_url, "file_url")
-    wanted = (body.content_hash or "").lower().removeprefix("0x")
-    if body.content_hash is not None and wanted != analysis.digest.blake3:
-        path.unlink(missing_ok=True)
-        raise ApiError(422, f"content_hash: the file's BLAKE3 is {analysis.digest.blake3}", "content_hash")
     originator = Party(body.originator_id, username=f"user-{body.originator_id}")
-    name = body.name or _url_name(body.file_url) or path.name
-    record_id, fresh = _register(rt, tenant, analysis, path, name, None, body.context, originator)
+    if body.file_url is None:
+        if body.content_hash is None:
+            raise ApiError(422, "file_url: give file_url, content_hash or both", "file_url")
+        blake3 = _content_hash(body.content_hash)
+        name = body.name or f"{blake3}.bin"
+        record_id, fresh = _register(rt, tenant, Analysis.of_content_hash(blake3), None, name, None, body.context,
+                                     originator)
+    else:
+        path, analysis = await _download(rt, body.file_url, "file_url")
+        if body.content_hash is not None and _content_hash(body.content_hash) != analysis.digest.blake3:
+            path.unlink(missing_ok=True)
+            raise ApiError(422, f"content_hash: the file's BLAKE3 is {analysis.digest.blake3}", "content_hash")
+        name = body.name or _url_name(body.file_url) or path.name
+        record_id, fresh = _register(rt, tenant, analysis, path, name, None, body.context, originator)
     if not fresh:
         return JSONResponse({"id": record_id, "status": "already_registered"}, status_code=200)
     return {"id": record_id}
+
+
+def _content_hash(text: str) -> str:
+    """A BLAKE3 content hash as 64 lowercase hex digits ("0x" optional); 422 naming content_hash otherwise."""
+    value = text.lower().removeprefix("0x")
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise ApiError(422, "content_hash: must be a BLAKE3 hash, 64 hex digits with optional 0x", "content_hash")
+    return value
 
 
 @router.post("/api/v1/verify", tags=["verification"], summary="Verify a file: Tectra's four checks",
@@ -206,12 +222,11 @@ async def verify(request: Request, tenant: str = Depends(api_auth.current_tenant
         raise ApiError(415, f"expected multipart/form-data, got {media_type(request) or 'none'}")
     upload = await receive_upload(request, rt.uploads, rt.settings.caps, (FILE_FIELD,))
     try:
-        data = verify_file(rt.service, upload.path)  # in this thread: the store's connection belongs to it
-    except IngestError as exc:
-        raise _ingest_error(exc, FILE_FIELD) from None
+        analysis = await _analyze_upload(rt, upload)
     finally:
         upload.discard()
-    rt.service.emit_verified(data)
+    data = verify_analysis(rt.service, analysis)  # in this thread: the store's connection belongs to it
+    rt.service.emit_verified(data, tenant)
     rt.engine.notify()
     return data
 
@@ -223,5 +238,5 @@ async def get_record(record_id: str, request: Request, tenant: str = Depends(api
     shown = service.describe(record_id)
     if shown is None:
         raise ApiError(404, f"no record {record_id}")
-    api_auth.check_record_owner(service.store.conn, record_id, tenant)
+    api_auth.check_record_owner(service.store, record_id, tenant)
     return shown

@@ -28,11 +28,11 @@ class IngestError(Exception):
 
 @dataclass(frozen=True)
 class Digest:
-    """Content digests of one byte stream: lowercase hex SHA-256 and BLAKE3, and its size."""
+    """Content digests of one byte stream: lowercase hex SHA-256 and BLAKE3, and its size (BLAKE3 alone when only it is known)."""
 
-    sha256: str
+    sha256: str | None
     blake3: str
-    size: int
+    size: int | None
 
 
 class StreamHasher:

@@ -16,6 +16,13 @@ This is Tectra's published shape sha256|phash|timestamp|signer with the version
 tag in front and the signer given as key_id. No field may contain "|", so the
 split is unambiguous. The signature is the 64-byte Ed25519 signature (RFC 8032)
 of these bytes; signature_hex is its lowercase hex.
+
+A registration by content hash alone (Royal's register with `content_hash` and no
+file) has no SHA-256 or perceptual hash; its signature covers, under its own tag,
+
+    provsim-sig-blake3-v1|<blake3>|<timestamp>|<key_id>
+
+with blake3 the content's BLAKE3 as 64 lowercase hex characters.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 SIGNATURE_VERSION = "provsim-sig-v1"
+CONTENT_HASH_VERSION = "provsim-sig-blake3-v1"
 ALGORITHM = "Ed25519"
 KEY_ID_PREFIX = "ed25519:"
 KEY_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -108,13 +116,26 @@ def signing_message(sha256_hex: str, phash_hex: str | None, timestamp_iso: str, 
         raise ValueError(f"sha256 must be 64 lowercase hex characters, got {sha256_hex!r}")
     if phash_hex is not None and not PHASH_PATTERN.fullmatch(phash_hex):
         raise ValueError(f"perceptual hash must be 16 lowercase hex characters or None, got {phash_hex!r}")
+    _check_stamp(timestamp_iso, key_id)
+    return f"{SIGNATURE_VERSION}|{sha256_hex}|{phash_hex or ''}|{timestamp_iso}|{key_id}".encode()
+
+
+def content_hash_message(blake3_hex: str, timestamp_iso: str, key_id: str) -> bytes:
+    """Return the bytes to sign for a registration by content hash alone: f"{CONTENT_HASH_VERSION}|{blake3}|{timestamp}|{key_id}"."""
+    if not SHA256_PATTERN.fullmatch(blake3_hex):
+        raise ValueError(f"blake3 must be 64 lowercase hex characters, got {blake3_hex!r}")
+    _check_stamp(timestamp_iso, key_id)
+    return f"{CONTENT_HASH_VERSION}|{blake3_hex}|{timestamp_iso}|{key_id}".encode()
+
+
+def _check_stamp(timestamp_iso: str, key_id: str) -> None:
+    """ValueError unless the timestamp is ISO 8601 and both fields are printable ASCII without '|'."""
     try:
         datetime.fromisoformat(timestamp_iso)
     except ValueError as exc:
         raise ValueError(f"timestamp must be ISO 8601, got {timestamp_iso!r}") from exc
     if "|" in timestamp_iso or "|" in key_id or not key_id.isascii() or not key_id.isprintable():
         raise ValueError(f"timestamp and key_id must be printable ASCII without '|': {timestamp_iso!r}, {key_id!r}")
-    return f"{SIGNATURE_VERSION}|{sha256_hex}|{phash_hex or ''}|{timestamp_iso}|{key_id}".encode()
 
 
 def verify_signature(public_key_hex: str, message: bytes, signature: bytes) -> bool:

@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import tectra_events
-from .analyze import analyze_file
+from .analyze import Analysis, analyze_file
 from .fingerprint import PHASH_THRESHOLD, phash_distance
 from .merkle import LEAF_TYPES, leaf_hash
 from .records import Record
 from .service import Service
-from .signing import signing_message, verify_signature
+from .signing import verify_signature
 
 CHECKS = ("watermark", "sha256", "perceptual_hash", "blockchain")
 AUTHENTIC_AT = 2  # of 4 checks passed
@@ -23,8 +23,7 @@ def score(checks: dict) -> tuple[bool, float]:
 
 def signature_valid(rec: Record) -> bool:
     """Whether the record's Ed25519 signature verifies under its signer's key."""
-    message = signing_message(rec.sha256, rec.perceptual_hash, rec.signed_at, rec.signer.key_id)
-    return verify_signature(rec.signer.public_key_hex, message, bytes.fromhex(rec.signature_hex))
+    return verify_signature(rec.signer.public_key_hex, rec.signed_message(), bytes.fromhex(rec.signature_hex))
 
 
 def nearest_by_phash(service: Service, phash: str) -> tuple[str | None, int | None]:
@@ -40,9 +39,13 @@ def nearest_by_phash(service: Service, phash: str) -> tuple[str | None, int | No
 def verify_file(service: Service, path: Path) -> dict:
     """Run the checks on one file and return the `content.verified` data."""
     caps = service.settings.caps
-    analysis = analyze_file(str(path), caps.image, caps.other)
+    return verify_analysis(service, analyze_file(str(path), caps.image, caps.other))
+
+
+def verify_analysis(service: Service, analysis: Analysis) -> dict:
+    """Run the checks on an analysed file (hashed and fingerprinted already) and return the `content.verified` data."""
     phash = analysis.fingerprint.perceptual_hash
-    rec = service.store.record_by_content(analysis.digest.sha256)
+    rec = service.store.record_by_content(analysis.digest.sha256, analysis.digest.blake3)
     distance = None
     if rec is not None and phash and rec.perceptual_hash:
         distance = phash_distance(phash, rec.perceptual_hash)
@@ -53,7 +56,7 @@ def verify_file(service: Service, path: Path) -> dict:
     sig_ok = rec is not None and signature_valid(rec)
     checks = {
         "watermark": {"passed": False, "details": "No watermark stage ran"},
-        "sha256": _sha256_check(rec, analysis.digest.sha256, sig_ok),
+        "sha256": _sha256_check(rec, analysis, sig_ok),
         "perceptual_hash": _phash_check(rec, phash, distance, sig_ok, analysis.fingerprint.reason),
         "blockchain": _chain_check(service, rec),
     }
@@ -62,13 +65,18 @@ def verify_file(service: Service, path: Path) -> dict:
     return tectra_events.content_verified(authentic, confidence, rec.id if rec else None, checks, signer)
 
 
-def _sha256_check(rec: Record | None, sha256: str, sig_ok: bool) -> dict:
-    """Exact content match with a record whose signature verifies."""
-    if rec is None or rec.sha256 != sha256:
+def _sha256_check(rec: Record | None, analysis: Analysis, sig_ok: bool) -> dict:
+    """Exact content match (by SHA-256, or BLAKE3 for a record registered by hash alone), signature verified."""
+    digest = analysis.digest
+    if rec is not None and rec.sha256 is None and rec.blake3 == digest.blake3:
+        match = "Exact match (BLAKE3: registered by content hash)"
+    elif rec is not None and rec.sha256 == digest.sha256:
+        match = "Exact match"
+    else:
         return {"passed": False, "details": "No record with this SHA-256"}
     if not sig_ok:
-        return {"passed": False, "details": "Exact match, but the record's signature does not verify"}
-    return {"passed": True, "details": "Exact match"}
+        return {"passed": False, "details": f"{match}, but the record's signature does not verify"}
+    return {"passed": True, "details": match}
 
 
 def _phash_check(rec: Record | None, phash: str | None, distance: int | None, sig_ok: bool,

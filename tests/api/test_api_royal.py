@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import blake3
+
 import pytest
 from api_support import FileServer, WebhookReceiver, image_bytes, poll
 
@@ -59,11 +61,54 @@ def test_an_integer_originator_id_is_accepted(api, files):
     assert response.status_code == 202 and set(response.json()) == {"id"}
 
 
-def test_registering_by_content_hash_alone_is_refused_clearly(api):
-    response = api.acme.post("/v0/provenance/register", json={"originator_id": "1", "content_hash": "ab" * 32})
-    assert response.status_code == 422
-    assert response.json() == {"error": "file_url: required; registration by content_hash alone is not supported",
-                               "field": "file_url"}
+def test_registering_by_content_hash_alone_runs_the_whole_lifecycle_and_verifies_the_file(api, loop):
+    content = image_bytes(450)
+    blake3 = blake3_hex(content)
+    receiver = WebhookReceiver(loop, new_secret(), dialect="royal")
+    try:
+        endpoint = api.acme.post("/api/v1/webhooks", json={"url": receiver.url, "dialect": "royal"}).json()
+        receiver.receiver.secrets = [endpoint["secret"]]
+        context = {"by": "hash"}
+        response = api.acme.post("/v0/provenance/register", json={
+            "originator_id": "9", "content_hash": "0x" + blake3.upper(), "context": context})
+        assert response.status_code == 202
+        record_id = response.json()["id"]
+
+        def mine(got):
+            """The Royal events about this registration, by type."""
+            return {e["type"]: e["data"] for e in (json.loads(r.body) for r in got) if e["data"].get("context") == context}
+
+        receiver.wait_until(lambda got: set(mine(got)) == set(royal_events.ROYAL_EVENTS))
+        events = mine(receiver.receiver.received)
+        assert all(data["provenance"]["content_hash"] == blake3 for data in events.values())
+        assert events[royal_events.COMPLETE]["provenance"]["id"] == record_id
+        record = api.acme.get(f"/api/v1/records/{record_id}").json()
+        assert record["sha256"] is None and record["blake3"] == blake3 and record["proof"] is not None
+        again = api.acme.post("/v0/provenance/register", json={"originator_id": "9", "content_hash": blake3})
+        assert again.status_code == 200 and again.json() == {"id": record_id, "status": "already_registered"}
+
+        verified = api.acme.post("/api/v1/verify", files={"file": ("same.jpg", content, "image/jpeg")}).json()
+        assert verified["record_id"] == record_id
+        assert verified["checks"]["sha256"] == {"passed": True,
+                                                "details": "Exact match (BLAKE3: registered by content hash)"}
+        assert verified["checks"]["blockchain"]["passed"] is True
+    finally:
+        receiver.stop()
+
+
+def blake3_hex(content: bytes) -> str:
+    """BLAKE3 of some bytes as lowercase hex."""
+    return blake3.blake3(content).hexdigest()
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"originator_id": "1"}, "file_url"),
+    ({"originator_id": "1", "content_hash": "ab" * 31}, "content_hash"),
+    ({"originator_id": "1", "content_hash": "zz" * 32}, "content_hash"),
+])
+def test_a_registration_without_a_file_or_a_good_hash_is_refused(api, body, field):
+    response = api.acme.post("/v0/provenance/register", json=body)
+    assert response.status_code == 422 and response.json()["field"] == field
 
 
 def test_a_content_hash_that_does_not_match_the_file_is_refused(api, files):
