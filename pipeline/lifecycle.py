@@ -17,7 +17,8 @@ class ChainWorker:
 
     def __init__(self, service: Service, confirmations: int = 1, poll: float = 0.05, mint: bool = True,
                  on_note: Callable[[str], None] | None = None,
-                 on_anchored: Callable[[str, str], None] | None = None):
+                 on_anchored: Callable[[str, str], None] | None = None,
+                 on_events: Callable[[], None] | None = None):
         if confirmations < 1:
             raise ValueError(f"confirmations must be at least 1, got {confirmations}")
         self.service = service
@@ -26,6 +27,8 @@ class ChainWorker:
         self.mint = mint
         self.on_note = on_note or (lambda line: None)
         self.on_anchored = on_anchored or (lambda batch_id, event_id: None)
+        self.on_events = on_events or (lambda: None)  # a step queued webhook events: deliver them now
+        self._queued = False
         self._wake = asyncio.Event()
         self._outage = False
         self.reorgs = 0
@@ -71,6 +74,9 @@ class ChainWorker:
         if waiting_for_depth and chain.network == "embedded":
             await asyncio.to_thread(chain.mine, 1)  # the in-process chain only makes blocks on demand
             self.service.flush_journal()
+        if self._queued:
+            self._queued = False
+            self.on_events()
         return bool(store.txs(status="submitted") or store.batches(status="closed"))
 
     async def _after_outage(self) -> None:
@@ -90,8 +96,10 @@ class ChainWorker:
         except ChainUnavailableError as exc:
             if exc.sent is not None:
                 self.service.record_sent(kind, batch_id, exc.sent)
+                self._queued = True
             raise
         self.service.record_sent(kind, batch_id, sent)
+        self._queued = True
 
     async def _advance(self, tx: ChainTx, head: int) -> bool:
         """Confirm a submitted transaction once K blocks hold it; re-send it if the node lost it.
@@ -121,6 +129,7 @@ class ChainWorker:
                 await self._mint(tx.batch_id)
         else:
             self.service.record_mint_confirmed(tx, minted)
+            self._queued = True
         return False
 
     async def _adopt_earlier_anchor(self, tx: ChainTx) -> None:
@@ -166,6 +175,7 @@ class ChainWorker:
             if canonical[tx.block_number] != tx.block_hash:
                 self.reorgs += 1
                 self.service.record_removed(tx)
+                self._queued = True
                 self.on_note(f"reorg: block {tx.block_number} of {tx.kind} {tx.tx_hash} left the chain;"
                              " waiting for it to be mined again")
 

@@ -69,7 +69,8 @@ class _Run:
         self.report = RunReport()
         settings = service.settings
         self.chain_worker = ChainWorker(service, confirmations=settings.confirmations, mint=settings.mint_nfts,
-                                        on_note=self._note, on_anchored=self._anchored)
+                                        on_note=self._note, on_anchored=self._anchored,
+                                        on_events=self.engine.notify)
         self.batch_ids: dict[str, None] = {}  # anchored in this run, in order
         self.batcher = Batcher(settings.batch_size, settings.batch_interval, self._close_batch)
         self.slots = asyncio.Semaphore(settings.workers * 2)
