@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from . import api_content, api_webhooks
 from .api_errors import install_error_handlers
-from .api_runtime import Runtime
+from .api_runtime import Network, Runtime
 from .connect import ChainSpec
 from .settings import Settings
 
@@ -20,8 +20,11 @@ webhooks that announce every step. Authenticate with `Authorization: Bearer psk_
 is JSON `{"error": ..., "field": ...}`."""
 
 
-def create_app(settings: Settings, chain_spec: ChainSpec | None = None, shutdown_grace: float = 10.0) -> FastAPI:
+def create_app(settings: Settings, chain_spec: ChainSpec | None = None, shutdown_grace: float = 10.0,
+               network: Network = Network()) -> FastAPI:
     """The API app; on startup it opens the service (on `chain_spec` if given) and starts its background work.
+
+    `network` replaces how downloads and webhook deliveries reach out (tests keep them off the network).
 
     At shutdown the open batch is closed, the chain worker gets up to `shutdown_grace` seconds to
     anchor what is closed, the delivery engine as long again to send what is due (later retries stay
@@ -33,7 +36,7 @@ def create_app(settings: Settings, chain_spec: ChainSpec | None = None, shutdown
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Run the service's background work for as long as the app serves."""
-        rt = Runtime(settings, shutdown_grace)
+        rt = Runtime(settings, shutdown_grace, network)
         try:
             await rt.start()
         except BaseException:

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from fastapi import Request
 
 from emitter.clock import Clock
 from emitter.engine import DeliveryEngine
-from emitter.sender import AiohttpSender
+from emitter.sender import AiohttpSender, Sender
 
 from . import api_auth
 from .batcher import Batcher
@@ -26,12 +27,21 @@ log = logging.getLogger("provsim.api")
 RESTART_DELAY = 1.0  # seconds before a background task that crashed runs again
 
 
+@dataclass(frozen=True)
+class Network:
+    """How the server reaches out: an httpx transport for downloads, a sender for webhooks (None: the real network)."""
+
+    download_transport: httpx.AsyncBaseTransport | None = None
+    sender: Sender | None = None
+
+
 class Runtime:
     """Opens the service and keeps the batcher, chain worker and delivery engine running until stop()."""
 
-    def __init__(self, settings: Settings, shutdown_grace: float = 10.0):
+    def __init__(self, settings: Settings, shutdown_grace: float = 10.0, network: Network = Network()):
         self.settings = settings
         self.shutdown_grace = shutdown_grace
+        self.network = network
         self.service: Service | None = None
         self.client: httpx.AsyncClient | None = None
         self.engine: DeliveryEngine | None = None
@@ -61,12 +71,13 @@ class Runtime:
         for note in service.notes:
             log.warning("%s", note)
         api_auth.init_schema(service.store)
-        sender = await self._stack.enter_async_context(AiohttpSender())
-        self.client = await self._stack.enter_async_context(make_client())
+        sender = self.network.sender or await self._stack.enter_async_context(AiohttpSender())
+        self.client = await self._stack.enter_async_context(make_client(self.network.download_transport))
         self.engine = DeliveryEngine(service.store.path, Clock(self.settings.time_scale), sender)
         self.chain_worker = ChainWorker(service, confirmations=self.settings.confirmations,
                                         mint=self.settings.mint_nfts, on_note=self._note,
-                                        on_anchored=lambda batch_id, event_id: self.engine.notify())
+                                        on_anchored=lambda batch_id, event_id: self.engine.notify(),
+                                        on_events=self.engine.notify)
         self.batcher = Batcher(self.settings.batch_size, self.settings.batch_interval, self._close_batch)
         self._tasks = [
             asyncio.create_task(self._supervise("chain worker", lambda: self.chain_worker.run(self._inputs_done),

@@ -119,9 +119,10 @@ def _expand_path(source: str, visited_dirs: set[str]) -> Iterator[SourceItem | I
             yield IngestError(shown, "not a regular file or directory")
 
 
-def make_client() -> httpx.AsyncClient:
+def make_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
     """Return an HTTP client following at most 5 redirects, with 10 s connect and 30 s read timeouts."""
     return httpx.AsyncClient(
+        transport=transport,
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         timeout=TIMEOUT,

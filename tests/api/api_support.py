@@ -18,6 +18,7 @@ from PIL import Image
 from emitter.receiver import Receiver
 from pipeline.api import create_app
 from pipeline.api_auth import create_api_key
+from pipeline.api_runtime import Network
 from pipeline.ingest import Caps
 from pipeline.service import Service
 from pipeline.settings import Settings
@@ -53,14 +54,15 @@ def make_keys(settings: Settings, *tenants: str) -> dict[str, str]:
 class ApiServer:
     """create_app(settings) served by uvicorn in a thread on a socket bound to 127.0.0.1:0."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, network: Network = Network()):
         self.settings = settings
         # proto given: asyncio turns TCP_NODELAY on only for sockets that say they are TCP (no 40 ms stalls)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings, shutdown_grace=5.0), lifespan="on", log_level="warning")
+        config = uvicorn.Config(create_app(settings, shutdown_grace=5.0, network=network), lifespan="on",
+                                log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
