@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from . import api_content, api_webhooks
 from .api_errors import install_error_handlers
+from .api_events import document_webhooks
 from .api_runtime import Network, Runtime
 from .connect import ChainSpec
 from .settings import Settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings, chain_spec: ChainSpec | None = None, shutdown
     install_error_handlers(app)
     app.include_router(api_webhooks.router)
     app.include_router(api_content.router)
+    document_webhooks(app)
     return app
 
 

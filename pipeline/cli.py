@@ -311,6 +311,23 @@ def proof(
 
 
 @app.command()
+def schema(
+    event: Annotated[Optional[str], typer.Argument(help="An event name; without one, the names are listed.")] = None,
+) -> None:
+    """Print the JSON Schema of one event's webhook body (either dialect), or list the events."""
+    from .event_schemas import DIALECT_OF, json_schema
+    if event is None:
+        for name, dialect in DIALECT_OF.items():
+            out.print(f"{name}  ({dialect})", highlight=False)
+        return
+    try:
+        document = json_schema(event)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(document, indent=2))
+
+
+@app.command()
 def record(
     record_id: str,
     data_dir: DataDir = DEFAULT_DATA_DIR,
