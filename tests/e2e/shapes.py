@@ -1,8 +1,13 @@
-"""Compares an event with the Tectra documentation's example: same keys, nesting and JSON types."""
+"""Compares an event with the Tectra documentation's example (same keys, nesting and JSON types) and its JSON Schema."""
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
+
+import jsonschema
+
+from pipeline.event_schemas import json_schema
 
 SEED = json.loads((Path(__file__).parent.parent / "vectors" / "tectra-payloads.json").read_text())
 # Fields the payload may carry as null: no perceptual hash for non-images; no match on verification.
@@ -37,3 +42,15 @@ def shape_errors(event: dict, example: dict | None = None, path: str = "") -> li
         elif isinstance(theirs, list):
             errors.extend(f"{p}[]: {json_type(v)} != seed string" for v in ours if json_type(v) != json_type(theirs[0]))
     return errors
+
+
+@cache
+def _validator(event_type: str) -> jsonschema.Draft202012Validator:
+    """A validator for one event's JSON Schema."""
+    return jsonschema.Draft202012Validator(json_schema(event_type))
+
+
+def schema_errors(event: dict) -> list[str]:
+    """Every way a delivered body (Tectra or Royal) breaks its event's JSON Schema."""
+    event_type = event.get("event") or event.get("type")
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _validator(event_type).iter_errors(event)]

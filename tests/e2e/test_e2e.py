@@ -6,7 +6,7 @@ from pathlib import Path
 
 from e2e_support import provsim
 from seed_receiver import SeedReceiver
-from shapes import shape_errors
+from shapes import schema_errors, shape_errors
 
 SECRET = "whsec_" + "c2VlZC1yZWNlaXZlci10ZXN0LXNlY3JldC0zMmJ5dGVz"
 
@@ -27,7 +27,7 @@ def test_run_delivers_every_event_verified_with_the_seed_logic(tmp_path: Path, m
     assert {d.event["data"]["record_id"] for d in signed} == {r["record_id"] for r in report["registered"]}
     assert len(anchored) == 3
     for d in rx.deliveries:
-        assert shape_errors(d.event) == []
+        assert shape_errors(d.event) == [] and schema_errors(d.event) == []
         assert d.headers["X-Tectra-Event"] == d.event["event"]
         assert d.headers["X-Tectra-Timestamp"] == d.event["timestamp"]
         assert d.headers["X-Tectra-Delivery"]

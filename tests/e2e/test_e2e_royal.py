@@ -8,8 +8,10 @@ from pathlib import Path
 from e2e_support import make_images, provsim
 from royal_receiver import RoyalReceiver
 from seed_receiver import SeedReceiver
+from shapes import schema_errors
 
 from emitter.endpoint import Endpoint, new_secret
+from pipeline.analyze import analyze_file
 from pipeline.connect import ChainSpec
 from pipeline.lifecycle import ChainWorker
 from pipeline.nodes import reorg, start_node
@@ -54,6 +56,7 @@ def test_manual_registrations_send_complete_and_nft_added_with_the_context(tmp_p
         complete = royal.events("provenance.registration.complete")
         nft = royal.events("provenance.registration.nft_added")
         assert all(d.verified for d in royal.deliveries), "svix and standardwebhooks accept every delivery"
+        assert all(schema_errors(d.event) == [] for d in royal.deliveries + tectra.deliveries)
         assert {d.event["event"] for d in tectra.events()} == {"content.signed", "batch.anchored"}
     assert report["exit_code"] == 0
     assert types == ["provenance.registration.complete", "provenance.registration.nft_added"], \
@@ -84,8 +87,6 @@ def test_extended_events_and_a_reorg_on_anvil(tmp_path: Path):
         try:
             service.add_transient_endpoints([Endpoint.new(royal.url, secret=secret, dialect="royal",
                                                           persistent=False)])
-            from pipeline.analyze import analyze_file
-
             analyses = [(analyze_file(str(p), 1 << 30, 1 << 30), str(p), p.name) for p in paths]
             records = service.register_many(analyses, context={"k": "v"}, extended=True)
             service.close_batch([rec.id for rec, _ in records])
@@ -99,5 +100,6 @@ def test_extended_events_and_a_reorg_on_anvil(tmp_path: Path):
             service.close()
         sequence = [(d.event["type"].rsplit(".", 1)[1], d.event["data"].get("transaction", {}).get("removed"))
                     for d in royal.events() if d.event["data"]["provenance"]["content_hash"] == records[0][0].blake3]
+        assert all(d.verified and schema_errors(d.event) == [] for d in royal.deliveries)
     assert sequence == [("hashed", None), ("submitted", None), ("complete", False), ("complete", True),
                         ("complete", False)]
