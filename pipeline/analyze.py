@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import select
 import stat
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,3 +59,23 @@ def analyze_files(paths: Sequence[str], cap_image: int, cap_other: int) -> list[
         except IngestError as exc:
             results.append(exc)
     return results
+
+
+
+def die_with(owner_pid: int) -> None:
+    """Pool initializer: end this worker as soon as the process that owns the pool is gone, even by SIGKILL."""
+    # The workers are forked by multiprocessing's fork server, and each keeps a handle that keeps that
+    # server alive: neither would ever notice the owner's death without this watch.
+    if not hasattr(os, "pidfd_open"):  # Linux only: elsewhere the workers outlive a killed owner
+        return
+    try:
+        handle = os.pidfd_open(owner_pid)
+    except OSError:  # the owner is gone already
+        os._exit(1)
+    threading.Thread(target=_exit_when_ended, args=(handle,), name="owner-watch", daemon=True).start()
+
+
+def _exit_when_ended(handle: int) -> None:
+    """Wait until the process behind a pidfd ends, then exit at once."""
+    select.select([handle], [], [])
+    os._exit(1)

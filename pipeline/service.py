@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from emitter.endpoint import Endpoint
 from emitter.event import Event
 
 from . import royal_events, tectra_events
-from .analyze import Analysis
+from .analyze import Analysis, die_with
 from .chain import AnchorReceipt, Chain, MintReceipt, SentTx
 from .connect import connected
 from .journal import StoreJournal
@@ -123,7 +124,8 @@ class Service:
         if self._pool is None:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["pipeline.analyze"])
-            self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx,
+                                             initializer=die_with, initargs=(os.getpid(),))
             for _ in range(self.settings.workers):
                 self._pool.submit(time.sleep, 0)  # start the workers now, not at the first item
         return self._pool
