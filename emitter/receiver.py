@@ -1,7 +1,9 @@
 """Reference webhook receiver (aiohttp.web): verifies each request with its dialect, logs it, answers."""
 
 import asyncio
+import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,8 @@ from aiohttp import web
 from emitter import dialects, safejson
 from emitter.clock import Clock, iso_utc
 from emitter.dialects.keys import secret_list
+
+REMEMBERED = 100_000
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Receiver:
 
     # secret may be several (the receiver's own rotation): a request passes if one of them verifies it.
     # Timestamped schemes (royal) also refuse a request outside their tolerance of clock.now().
+    # A signed body that is not a JSON object gets 400. A delivery id seen before with the same body gets
+    # the answer it got then (the last REMEMBERED ids are kept), so a redelivery is answered alike.
     # fail_first answers 500 to the first N requests whatever they carry, to exercise retries.
 
     def __init__(
@@ -58,6 +64,7 @@ class Receiver:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Event()
+        self._answers: OrderedDict[str, tuple[bytes, int, dict]] = OrderedDict()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Start listening; returns the bound port (useful with port=0) and sets .url; OSError if taken."""
@@ -103,7 +110,7 @@ class Receiver:
         elif not verified:
             status, answer = 401, {"error": "Invalid signature"}
         else:
-            status, answer = 200, {"received": True}
+            status, answer = self._answer(delivery_id, body)
         self.received.append(
             Received(delivery_id, event_type, verified, body, dict(request.headers), now, webhook_id)
         )
@@ -114,6 +121,27 @@ class Receiver:
         if self.dump_path is not None:
             self._dump(now, delivery_id, event_type, verified, status, dict(request.headers), body)
         return web.json_response(answer, status=status)
+
+    def _answer(self, delivery_id: str | None, body: bytes) -> tuple[int, dict]:
+        """The answer to a verified request: a replay's earlier answer, 400 unless a JSON object, else 200."""
+        digest = hashlib.sha256(body).digest()
+        seen = self._answers.get(delivery_id) if delivery_id else None
+        if seen is not None and seen[0] == digest:
+            return seen[1], seen[2]
+        try:
+            payload = safejson.loads(body)
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict):
+            status, answer = 200, {"received": True}
+        else:
+            status, answer = 400, {"error": "Body is not a JSON object"}
+        if delivery_id:
+            self._answers[delivery_id] = (digest, status, answer)
+            self._answers.move_to_end(delivery_id)
+            if len(self._answers) > REMEMBERED:
+                self._answers.popitem(last=False)
+        return status, answer
 
     def _dump(
         self, now: float, delivery_id: str | None, event_type: str | None, verified: bool,

@@ -278,3 +278,41 @@ def test_serve_forever_listens_for_royal_webhooks() -> None:
     assert asyncio.run(main()) == 200
     assert lines[0].startswith("Listening for royal webhooks on http://127.0.0.1:")
     assert "evt_cli" in lines[1] and "provenance.registration.complete" in lines[1] and "signature ok" in lines[1]
+
+
+@pytest.mark.parametrize("body", [b'{"event":"content.signed"', b"[1, 2]", b'"text"', b"\xff\xfe"])
+def test_a_signed_body_that_is_not_a_json_object_gets_400(body: bytes) -> None:
+    headers = tectra.headers(SECRET, "content.signed", "dlv_bad", "2025-06-14T09:32:00Z", body)
+
+    async def main() -> tuple[int, dict]:
+        receiver = Receiver(SECRET)
+        await receiver.start()
+        try:
+            return await _post(receiver, headers, body)
+        finally:
+            await receiver.stop()
+
+    assert asyncio.run(main()) == (400, {"error": "Body is not a JSON object"})
+
+
+def test_a_replayed_delivery_gets_the_answer_it_got_the_first_time() -> None:
+    bad = b'{"event":'
+    requests = [
+        (_signed("dlv_ok"), BODY),
+        (_signed("dlv_ok"), BODY),
+        (tectra.headers(SECRET, "content.signed", "dlv_bad", "2025-06-14T09:32:00Z", bad), bad),
+        (tectra.headers(SECRET, "content.signed", "dlv_bad", "2025-06-14T09:32:00Z", bad), bad),
+        (tectra.headers(SECRET, "content.signed", "dlv_bad", "2025-06-14T09:32:00Z", BODY), BODY),
+    ]
+    assert _exchange(Receiver(SECRET), requests) == [200, 200, 400, 400, 200]
+
+
+def test_the_receiver_remembers_a_bounded_number_of_deliveries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("emitter.receiver.REMEMBERED", 2)
+    receiver = Receiver(SECRET)
+    bad = b"[]"
+    requests = [
+        (tectra.headers(SECRET, "content.signed", f"dlv_{n}", "2025-06-14T09:32:00Z", bad), bad) for n in range(3)
+    ]
+    assert _exchange(receiver, requests) == [400, 400, 400]
+    assert list(receiver._answers) == ["dlv_1", "dlv_2"]
