@@ -90,10 +90,17 @@ def _probability(text: str, item: str) -> float:
 
 
 def _hold(text: str, item: str) -> float:
-    """Seconds from a hold time like 30s, 500ms or 2m; ValueError naming the item otherwise."""
-    match = _HOLD.match(text)
-    if not match:
+    """Seconds from a hold time like 30s, 500ms or 2m (the unit is required); ValueError naming the item otherwise."""
+    if not _HOLD.match(text):
         raise ValueError(f"bad hold time {text!r} in fault {item!r}: use e.g. 30s, 500ms or 2m")
+    return parse_seconds(text)
+
+
+def parse_seconds(text: str) -> float:
+    """Seconds from a time like 30s, 500ms or 2m (a bare number is seconds); ValueError otherwise."""
+    match = _HOLD.match(text.strip() if text.strip()[-1:].isalpha() else text.strip() + "s")
+    if not match:
+        raise ValueError(f"bad time {text!r}: use e.g. 30s, 500ms or 2m")
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 

@@ -355,18 +355,25 @@ class _Engine:
             self._hold()
             self._after(self.plan.delay_hold, lambda: self._delay_over(item))
             return True
-        if kind == faults.REORDER and item.group not in self.held:
+        waiting = self._held_before(item) if self.held else None
+        if kind == faults.REORDER and waiting is None:
             self._hold()
             token = next(self.timer_ids)
             self.held[item.group] = (item, token)
             self._after(self.plan.reorder_window, lambda: self._window_closed(item.group, token))
             return True
         if kind == faults.REORDER:
-            kind = faults.HONEST  # its group already holds an event back: one swap at a time
-        waiting = self.held.pop(item.group, None) if self.held else None
+            kind = faults.HONEST  # it overtakes an event held back already: one swap at a time
         follow = None if waiting is None else (lambda: self._send_reordered(waiting[0], reordered=True))
         self._send(kind, item, started, follow)
         return False
+
+    def _held_before(self, item: LoadItem) -> tuple[LoadItem, int] | None:
+        """Take the event held back in the item's group, or in a group it follows; None if there is none."""
+        for group in (item.group, *item.follows):
+            if group in self.held:
+                return self.held.pop(group)
+        return None
 
     def _send(
         self, kind: str, item: LoadItem, started: float | None, follow: Callable[[], None] | None = None

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from emitter import outbox
@@ -17,6 +16,7 @@ from emitter.receiver import run_listener
 
 from . import royal_events, tectra_events
 from .chain import ChainError
+from .cli_load import load
 from .connect import ChainSpec
 from .digest import IngestError
 from .nodes import NodeError
@@ -25,6 +25,7 @@ from .progress import RunProgress
 from .runner import RunReport, deliver_outbox, run_pipeline
 from .service import Service
 from .settings import DEFAULT_DATA_DIR, Settings
+from .terminal import err, fail, out
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Provenance registration pipeline simulator with Tectra-compatible webhooks.")
@@ -32,9 +33,7 @@ endpoint_app = typer.Typer(no_args_is_help=True, help="Webhook endpoints kept in
 signer_app = typer.Typer(no_args_is_help=True, help="The signing key.")
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(signer_app, name="signer")
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
+app.command()(load)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="PROVSIM_DATA_DIR",
                                        help="State directory (keys, database, downloads).")]
@@ -56,12 +55,6 @@ MaxImageMb = Annotated[float, typer.Option("--max-image-mb", min=0.0, help="Size
 MaxOtherMb = Annotated[float, typer.Option("--max-other-mb", min=0.0, help="Size cap for other files (Tectra: 500).")]
 Dialects = Annotated[Optional[list[str]], typer.Option("--dialect", help="tectra or royal, for the --endpoint at the same position (one applies to all).")]
 EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error and exit."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
 
 
 DIALECT_EVENTS = {"tectra": tectra_events.TECTRA_EVENTS, "royal": royal_events.ROYAL_EVENTS}

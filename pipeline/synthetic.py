@@ -297,7 +297,8 @@ class _TectraStream(EventStream):
         if event_type == tectra_events.BATCH_ANCHORED:
             waiting, self.waiting = self.waiting, []
             batch, members = self.anchor(waiting or [self.record() for _ in range(self.batch_size)])
-            return LoadItem(Event.new(event_type, tectra_events.batch_anchored(batch, members)), batch.id)
+            return LoadItem(Event.new(event_type, tectra_events.batch_anchored(batch, members)), batch.id,
+                            follows=tuple(members))
         rec, data = self.verification()
         return LoadItem(Event.new(event_type, data), rec.id)
 
@@ -426,10 +427,9 @@ class _RoyalStream(EventStream):
 _STREAMS = {"tectra": _TectraStream, "royal": _RoyalStream}
 
 # Groups: a per-record event's group is its record id. batch.anchored covers several records, so its
-# group is its own batch id: in the stream it follows the content.signed of every record it lists and
-# precedes their content.verified, but a consumer that keeps order only within a group does not order
-# it against them. Event types missing from the mix (or weighted 0) happen silently where a later step
-# needs them, so causal order holds for whatever is emitted.
+# group is its own batch id and it `follows` the groups of the records it lists: it comes after their
+# content.signed and before their content.verified. Event types missing from the mix (or weighted 0)
+# happen silently where a later step needs them, so causal order holds for whatever is emitted.
 
 
 def events(dialect: str, mix: Mapping[str, float] | None = None, seed: int | None = None, *,

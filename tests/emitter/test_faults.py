@@ -233,3 +233,36 @@ def test_careless_receiver_fails_the_kinds_it_mishandles(dialect: str) -> None:
     assert verdicts["malformed"] == "fail" and rows["malformed"]["5xx"] == rows["malformed"]["sent"]
     assert verdicts["stale"] == ("fail" if dialect == "royal" else "info")
     assert all(verdicts[kind] == "pass" for kind in ("honest", "dup", "reorder", "delay", "badsig"))
+
+
+def _batches(size: int = 4):
+    """Endless batches: each record's signing in its own group, then the announcement that follows them all."""
+    for n in itertools.count():
+        records = [f"rec_{n}_{i}" for i in range(size)]
+        for record in records:
+            yield LoadItem(Event.new("content.signed", {"record_id": record}), group=record)
+        yield LoadItem(Event.new("batch.anchored", {"record_ids": records}), group=f"batch_{n}",
+                       follows=tuple(records))
+
+
+def test_reorder_sends_a_batch_announcement_before_a_signing_it_follows() -> None:
+    secret = new_secret()
+
+    async def main() -> tuple[list[dict], dict]:
+        receiver = Receiver(secret)
+        port = await receiver.start("127.0.0.1", 0)
+        try:
+            report = await run_load(_batches(), Target(f"http://127.0.0.1:{port}/", secret), rate=200,
+                                    duration=1.0, connections=1, fault_plan=faults.parse("reorder=0.15"), seed=3)
+        finally:
+            await receiver.stop()
+        return [json.loads(r.body) for r in receiver.received], {row["kind"]: row for row in report.scorecard}
+
+    arrived, rows = asyncio.run(main())
+    unswapped = int(rows["reorder"]["note"].split()[0]) if rows["reorder"]["note"] else 0
+    assert rows["reorder"]["sent"] > 2 * unswapped, "most held events were overtaken within the window"
+    signed_at = {e["data"]["record_id"]: i for i, e in enumerate(arrived) if e["event"] == "content.signed"}
+    early = [(i, rid) for i, e in enumerate(arrived) if e["event"] == "batch.anchored"
+             for rid in e["data"]["record_ids"] if signed_at.get(rid, -1) > i]
+    assert early, "some announcement arrived before the signing of a record it lists"
+    assert len(signed_at) == sum(len(e["data"]["record_ids"]) for e in arrived if e["event"] == "batch.anchored")
