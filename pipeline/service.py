@@ -59,7 +59,7 @@ class Service:
 
     def __init__(self, settings: Settings, chain: Chain | None = None):
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.store = Store(settings.db)
         self.signer = Signer.load_or_create(settings.data_dir, settings.signer)
         info = self.signer.info()

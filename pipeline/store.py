@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from emitter import outbox
 from .chain import AnchorReceipt
 from .records import Batch, ChainTx, Party, Record, Signer
 
+DB_FILE_MODE = 0o600
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
   id TEXT PRIMARY KEY,
@@ -102,7 +104,8 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _private_file(self.path)
         self.conn = outbox.connect(self.path)
         self.conn.isolation_level = None  # explicit BEGIN/COMMIT in transaction()
         _upgrade_records(self)
@@ -370,6 +373,19 @@ def _record(row: tuple) -> Record:
         originator=Party(**json.loads(originator_json)), registrar=Party(**json.loads(registrar_json)),
         extended=bool(extended), tenant=tenant or None,
     )
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file readable by its owner only (it holds webhook secrets), or make it so.
+
+    SQLite gives its -wal and -shm files the database file's permissions.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, DB_FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, DB_FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 def _upgrade_records(store: Store) -> None:
