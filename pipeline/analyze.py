@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import select
 import stat
@@ -30,18 +31,20 @@ class Analysis:
 
 
 def analyze_file(path: str, cap_image: int, cap_other: int) -> Analysis:
-    """Fingerprint and hash one file (image cap for images, other cap otherwise); raise IngestError naming the file on any problem."""
+    """Fingerprint and hash one non-empty file (image cap for images, other cap otherwise); raise IngestError naming the file on any problem."""
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
             raise IngestError(path, "not a regular file")
         size = info.st_size
-        largest = max(cap_image, cap_other)
-        if size > largest:
-            raise IngestError(path, f"file is {size} bytes, over the cap of {largest} bytes")
+        if not size:
+            raise IngestError(path, "empty file (0 bytes)")
+        named_image = (mimetypes.guess_type(path)[0] or "").startswith("image/")
+        early = cap_image if named_image else max(cap_image, cap_other)  # before decoding: the most that may apply
+        if size > early:
+            raise IngestError(path, f"file is {size} bytes, over the cap of {early} bytes")
         looks = fingerprint(path)
-        cap = Caps(cap_image, cap_other).limit_for(looks.mime, path)
-        return Analysis(hash_file(path, cap), looks)
+        return Analysis(hash_file(path, Caps(cap_image, cap_other).limit_for(looks.mime, path)), looks)
     except IngestError:
         raise
     except OSError as exc:

@@ -72,7 +72,8 @@ class Runtime:
             log.warning("%s", note)
         api_auth.init_schema(service.store)
         sender = self.network.sender or await self._stack.enter_async_context(AiohttpSender())
-        self.client = await self._stack.enter_async_context(make_client(self.network.download_transport))
+        client = make_client(self.network.download_transport, allow_private=self.settings.allow_private)
+        self.client = await self._stack.enter_async_context(client)
         self.engine = DeliveryEngine(service.store.path, Clock(self.settings.time_scale), sender)
         self.chain_worker = ChainWorker(service, confirmations=self.settings.confirmations,
                                         mint=self.settings.mint_nfts, on_note=self._note,

@@ -34,7 +34,7 @@ def run_demo(out: Console, err: Console, data_dir: Path | None = None, media: Pa
         return 2
     with tempfile.TemporaryDirectory(prefix="provsim-demo-") as tmp:
         settings = Settings(data_dir=data_dir or Path(tmp), batch_size=4, batch_interval=1.0,
-                            chain=chain or ChainSpec(), confirmations=confirmations)
+                            chain=chain or ChainSpec(), confirmations=confirmations, allow_private=True)
         service = Service(settings)
         try:
             _ = service.chain

@@ -22,8 +22,9 @@ closest unrelated pair.
 
 Decompression bombs: Image.MAX_IMAGE_PIXELS stays on. An image above it is not
 decoded; it gets a Fingerprint with a null perceptual_hash and the reason, so it
-can still be registered by its SHA-256. A truncated or corrupt image raises
-IngestError naming the file and the decoder's complaint.
+can still be registered by its SHA-256. A truncated or corrupt image (a PNG
+chunk with a bad checksum included) raises IngestError naming the file and the
+decoder's complaint.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ EXIF_MODEL = 0x0110
 EXIF_ORIENTATION = 0x0112
 QUARTER_TURNS = frozenset({5, 6, 7, 8})
 OCTET_STREAM = "application/octet-stream"
+SNIFF_BYTES = 512
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
 DOCUMENT_TYPES = frozenset(
     {
         "application/pdf",
@@ -97,6 +100,11 @@ def derive_origin_type(mime: str, has_camera_exif: bool = False) -> str:
     if mime in DOCUMENT_TYPES or mime.startswith(DOCUMENT_PREFIXES):
         return "document"
     return "other"
+
+
+def looks_like_html(head: bytes) -> bool:
+    """Whether the first bytes of a file are an HTML document (an error page, say)."""
+    return head.lstrip().lower().startswith(HTML_STARTS)
 
 
 def phash_distance(a_hex: str, b_hex: str) -> int:
@@ -152,10 +160,18 @@ def fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
         if exif.get(EXIF_ORIENTATION) in QUARTER_TURNS:
             width, height = height, width
         try:
+            _check_chunks(image, path)
             perceptual = _phash(image)
         except Exception as exc:
             raise IngestError(name, f"corrupt {image.format} image: {_describe(exc)}") from exc
     return Fingerprint(perceptual, None, derive_origin_type(mime, camera), mime, width, height)
+
+
+def _check_chunks(image: Image.Image, path: str | os.PathLike[str]) -> None:
+    """Check every chunk checksum of a PNG (decoding skips those of its image data); raise on a bad one."""
+    if image.format == "PNG":
+        with Image.open(path) as again:
+            again.verify()
 
 
 def _phash(image: Image.Image) -> str:
@@ -171,9 +187,24 @@ def _not_decodable(path: str | os.PathLike[str]) -> Fingerprint:
     mime = guess_mime(path)
     format_name = Image.registered_extensions().get(Path(path).suffix.lower())
     if mime.startswith("image/") and format_name in Image.OPEN:
-        raise IngestError(str(path), f"not a valid {format_name} image (content not recognised)")
+        raise IngestError(str(path), f"not a valid {format_name} image: {_complaint(path, format_name)}")
     reason = f"image format not decodable here ({mime})" if mime.startswith("image/") else f"not an image ({mime})"
     return Fingerprint(None, reason, derive_origin_type(mime), mime, None, None)
+
+
+def _complaint(path: str | os.PathLike[str], format_name: str) -> str:
+    """Why a file is not the format its name claims: it is empty or HTML, else that format's parser's complaint."""
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head:
+        return "the file is empty"
+    if looks_like_html(head):
+        return "the content is HTML"
+    try:
+        Image.OPEN[format_name][0](path).close()
+    except Exception as exc:
+        return _describe(exc)
+    return "content not recognised"
 
 
 def _image_mime(image: Image.Image, path: str | os.PathLike[str]) -> str:

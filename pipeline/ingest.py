@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import mimetypes
 import os
@@ -16,11 +17,14 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from pipeline.addresses import AddressRefused, guarded_transport
 from pipeline.digest import Digest, IngestError, StreamHasher
+from pipeline.fingerprint import SNIFF_BYTES, looks_like_html
 
 __all__ = [
     "DEFAULT_IMAGE_CAP",
     "DEFAULT_OTHER_CAP",
+    "DOWNLOAD_DEADLINE",
     "MAX_REDIRECTS",
     "TIMEOUT",
     "Caps",
@@ -36,6 +40,7 @@ DEFAULT_IMAGE_CAP = 50 * 1024**2
 DEFAULT_OTHER_CAP = 500 * 1024**2
 MAX_REDIRECTS = 5
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+DOWNLOAD_DEADLINE = 120.0  # seconds one whole download may take, redirects included: a trickling server ends here
 USER_AGENT = "provsim/0.1"
 FALLBACK_NAME = "download"
 MAX_NAME_BYTES = 200
@@ -119,10 +124,11 @@ def _expand_path(source: str, visited_dirs: set[str]) -> Iterator[SourceItem | I
             yield IngestError(shown, "not a regular file or directory")
 
 
-def make_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """Return an HTTP client following at most 5 redirects, with 10 s connect and 30 s read timeouts."""
+def make_client(transport: httpx.AsyncBaseTransport | None = None, *, allow_private: bool = False) -> httpx.AsyncClient:
+    """Return an HTTP client following at most 5 redirects, with 10 s connect and 30 s read timeouts, that reaches only public addresses unless allow_private (a given transport replaces that guard)."""
     return httpx.AsyncClient(
-        transport=transport,
+        transport=transport or guarded_transport(allow_private),
+        trust_env=False,  # an environment proxy would make the connections the address guard never sees
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         timeout=TIMEOUT,
@@ -141,9 +147,25 @@ def sanitize_filename(name: str) -> str:
     return stem + suffix if stem else FALLBACK_NAME + suffix
 
 
-async def fetch(item: SourceItem, dest_dir: Path, client: httpx.AsyncClient, caps: Caps) -> tuple[Path, Digest]:
-    """Stream a URL item into a new file in dest_dir, hashing on the way; raise IngestError on any failure."""
+async def fetch(item: SourceItem, dest_dir: Path, client: httpx.AsyncClient, caps: Caps,
+                deadline: float = DOWNLOAD_DEADLINE) -> tuple[Path, Digest]:
+    """Stream a URL item into a new file in dest_dir, hashing on the way, within deadline seconds; raise IngestError on any failure."""
     url = item.location
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise IngestError(url, f"invalid URL: {exc}") from exc
+    if parts.username is not None or parts.password is not None:
+        raise IngestError(url, "refused: URLs with credentials are not fetched")
+    try:
+        async with asyncio.timeout(deadline):
+            return await _download(url, dest_dir, client, caps)
+    except TimeoutError as exc:
+        raise IngestError(url, f"timed out: the download did not finish within {deadline:g} s") from exc
+
+
+async def _download(url: str, dest_dir: Path, client: httpx.AsyncClient, caps: Caps) -> tuple[Path, Digest]:
+    """Fetch one URL into a new file in dest_dir (no time limit of its own); raise IngestError on any failure."""
     try:
         async with client.stream("GET", url) as response:
             if not 200 <= response.status_code < 300:
@@ -158,11 +180,13 @@ async def fetch(item: SourceItem, dest_dir: Path, client: httpx.AsyncClient, cap
             path, handle = _create_unique(dest_dir, name)
             try:
                 with handle:
-                    digest = await _stream_to(response, handle, url, cap)
+                    digest = await _stream_to(response, handle, url, cap, content_type)
             except BaseException:
                 path.unlink(missing_ok=True)
                 raise
             return path, digest
+    except AddressRefused as exc:
+        raise IngestError(url, str(exc)) from exc
     except httpx.TooManyRedirects as exc:
         raise IngestError(url, f"more than {client.max_redirects} redirects") from exc
     except httpx.TimeoutException as exc:
@@ -173,14 +197,22 @@ async def fetch(item: SourceItem, dest_dir: Path, client: httpx.AsyncClient, cap
         raise IngestError(url, f"cannot save download: {exc.strerror or exc}") from exc
 
 
-async def _stream_to(response: httpx.Response, handle: BinaryIO, url: str, cap: int) -> Digest:
-    """Copy the response body to handle, hashing it, refusing once it passes cap bytes."""
+async def _stream_to(response: httpx.Response, handle: BinaryIO, url: str, cap: int, content_type: str | None) -> Digest:
+    """Copy the response body to handle, hashing it; refuse it past cap bytes, empty, or HTML claiming to be an image."""
     hasher = StreamHasher()
+    head = b""
     async for chunk in response.aiter_bytes():
         hasher.update(chunk)
         if hasher.size > cap:
             raise IngestError(url, f"body passed the cap of {cap} bytes")
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
         handle.write(chunk)
+    if not hasher.size:
+        raise IngestError(url, "empty body (0 bytes)")
+    claimed = (content_type or "").split(";")[0].strip().lower()
+    if claimed.startswith("image/") and looks_like_html(head):
+        raise IngestError(url, f"served as {claimed} but the content is HTML")
     return hasher.digest()
 
 

@@ -31,6 +31,7 @@ class Settings:
     mint_nfts: bool = True
     registrar: Party = Party("1", "provsim")
     originator_address: str | None = None
+    allow_private: bool = False  # downloads may reach loopback, private and link-local addresses
 
     @property
     def db(self) -> Path:

@@ -28,9 +28,9 @@ CAP = 256 * 1024  # upload cap (images and others) of the test servers
 
 
 def server_settings(data_dir: Path, **overrides) -> Settings:
-    """Small, fast settings: batches of 4 or 0.2 s, retry waits scaled to milliseconds, one worker."""
+    """Small, fast settings: batches of 4 or 0.2 s, retry waits scaled to milliseconds, one worker, loopback downloads."""
     values = dict(data_dir=data_dir, batch_size=4, batch_interval=0.2, time_scale=0.001, workers=1,
-                  caps=Caps(image=CAP, other=CAP))
+                  caps=Caps(image=CAP, other=CAP), allow_private=True)
     return Settings(**{**values, **overrides})
 
 

@@ -111,7 +111,7 @@ def test_url_sources_are_downloaded_hashed_and_registered(tmp_path: Path):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{image.name}"
         with SeedReceiver(SECRET) as rx:
-            proc = provsim("run", url, "--endpoint", rx.url, "--secret", SECRET,
+            proc = provsim("run", url, "--allow-private", "--endpoint", rx.url, "--secret", SECRET,
                            "--data-dir", str(tmp_path / "state"), "--json")
             [signed] = rx.events("content.signed")
     finally:

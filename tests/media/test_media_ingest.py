@@ -203,7 +203,12 @@ async def serving() -> AsyncIterator[tuple[Server, str]]:
         await runner.cleanup()
 
 
-def run_fetch(dest: Path, path: str, caps: Caps = CAPS, client_factory=make_client) -> tuple[Path, object]:
+def loopback_client() -> httpx.AsyncClient:
+    """The download client, allowed to reach the loopback test server."""
+    return make_client(allow_private=True)
+
+
+def run_fetch(dest: Path, path: str, caps: Caps = CAPS, client_factory=loopback_client) -> tuple[Path, object]:
     """Fetch one path from a fresh loopback server, bounded to 10 s."""
 
     async def main():
@@ -253,7 +258,7 @@ def test_content_length_over_cap_is_refused_before_the_body(tmp_path: Path):
 
 def test_streamed_body_over_cap_is_refused_and_removed(tmp_path: Path):
     async def main():
-        async with serving() as (server, base), make_client() as client:
+        async with serving() as (server, base), loopback_client() as client:
             item = SourceItem(base + "/endless", "url", base + "/endless")
             with pytest.raises(IngestError) as info:
                 await asyncio.wait_for(fetch(item, tmp_path, client, Caps(image=10, other=200_000)), 10)
@@ -304,7 +309,7 @@ def test_connection_refused_is_an_ingest_error(tmp_path: Path):
     url = f"http://127.0.0.1:{port}/x.jpg"
 
     async def main():
-        async with make_client() as client:
+        async with loopback_client() as client:
             return await fetch(SourceItem(url, "url", url), tmp_path, client, CAPS)
 
     with pytest.raises(IngestError, match=r"ConnectError"):
