@@ -8,13 +8,14 @@ NPM_STAMP  := node_modules/.installed
 WRK_DIR := build/wrk
 WRK     := $(WRK_DIR)/usr/bin/wrk
 
-.PHONY: demo test venv npm bench wrk clean
+.PHONY: demo test venv npm bench wrk reliability clean
 
 demo: $(VENV_STAMP)
 	$(BIN)/provsim demo
 
+# One pytest worker per core (pytest-xdist): the suite waits on subprocesses, nodes and sockets a lot.
 test: $(VENV_STAMP) $(NPM_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 venv: $(VENV_STAMP)
 
@@ -35,6 +36,10 @@ $(NPM_STAMP): package.json package-lock.json
 
 bench: $(VENV_STAMP) $(WRK)
 	WRK=$(WRK) $(BIN)/python bench/run_all.py
+
+# The long crash soak: SIGKILL a run of 500 items at 20 random points, restart each time, count what was lost.
+reliability: $(VENV_STAMP) $(NPM_STAMP)
+	$(BIN)/python tools/soak.py
 
 # wrk (Debian's package and its LuaJIT library, unpacked without root) for the load generator's benchmark.
 wrk: $(WRK)

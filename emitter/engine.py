@@ -101,9 +101,11 @@ class DeliveryEngine:
         finally:
             if done_watch is not None:
                 done_watch.cancel()
-            await self._stop_workers()
-            self._db_thread.shutdown()
-            self._loop = None
+            try:
+                await self._stop_workers()
+            finally:
+                self._db_thread.shutdown()
+                self._loop = None
 
     def _open(self) -> None:
         """On the database thread: connect, make sure the schema exists, and recover rows left 'delivering'."""
@@ -300,9 +302,11 @@ class DeliveryEngine:
     def _close(self, outcomes: list[Outcome]) -> None:
         """On the database thread: settle what this run leaves behind and close the connection."""
         if self._conn is not None:
-            self._settle(outcomes)
-            self._conn.close()
-            self._conn = None
+            try:
+                self._settle(outcomes)  # if this write fails, the next run's recovery puts the rows back
+            finally:
+                self._conn.close()
+                self._conn = None
 
     def _settle(self, outcomes: list[Outcome]) -> None:
         """On the database thread: record outcomes, then put every 'delivering' row back to 'pending'."""

@@ -286,6 +286,16 @@ def list_deliveries(
     return list(deliveries.values())
 
 
+def event_mark(conn: sqlite3.Connection) -> int:
+    """How far the events table goes now; events_since(conn, mark) lists the events added after it."""
+    return conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM wh_events").fetchone()[0]
+
+
+def events_since(conn: sqlite3.Connection, mark: int) -> list[str]:
+    """Ids of the events added after `mark` (from event_mark), oldest first."""
+    return [row[0] for row in conn.execute("SELECT id FROM wh_events WHERE rowid > ? ORDER BY rowid", (mark,))]
+
+
 def retry_delivery(conn: sqlite3.Connection, delivery_id: str) -> bool:
     """Requeue a failed or delivered delivery now with one more attempt allowed, uncommitted; False if not."""
     return bool(

@@ -31,6 +31,7 @@ class ChainWorker:
         self._queued = False
         self._wake = asyncio.Event()
         self._outage = False
+        self._mint_sweep = mint  # a run stopped between an anchor and its mint leaves records without NFTs
         self.reorgs = 0
 
     def wake(self) -> None:
@@ -46,6 +47,7 @@ class ChainWorker:
                 pending = await self.step()
             except ChainUnavailableError as exc:
                 self._outage = True
+                self._mint_sweep = self.mint  # the outage may have cut a mint short
                 delay = min(MAX_BACKOFF, max(0.2, delay * 2))
                 self.on_note(f"waiting for the chain: {exc}; records stay pending, next try in {delay:.1f}s")
                 await asyncio.sleep(delay)
@@ -63,6 +65,10 @@ class ChainWorker:
         chain, store = self.service.chain, self.service.store
         if self._outage:
             await self._after_outage()
+        if self._mint_sweep:
+            for batch_id in self.service.batches_missing_nfts():
+                await self._mint(batch_id)
+            self._mint_sweep = False
         for batch in store.batches(status="closed"):
             await self._send("anchor", batch.id, chain.send_anchor,
                              bytes.fromhex(batch.merkle_root[2:]), batch.leaf_count)
@@ -157,7 +163,7 @@ class ChainWorker:
     async def _mint(self, batch_id: str) -> None:
         """Mint one token per record of an anchored batch that has none, MAX_MINT_BATCH per transaction."""
         store = self.service.store
-        records = [r for r in store.batch_records(batch_id) if store.nft(r.id) is None]
+        records = [r for r in store.batch_records(batch_id) if self.service.needs_nft(r.id)]
         owner = self.service.originator_address
         for start in range(0, len(records), MAX_MINT_BATCH):
             chunk = records[start:start + MAX_MINT_BATCH]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack
@@ -40,12 +41,13 @@ class RunReport:
     notes: list[str] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
     deliveries: dict = field(default_factory=dict)
+    storage_error: str | None = None  # the database refused a write and the run stopped (also in errors)
 
     @property
     def exit_code(self) -> int:
-        """0 all good; bit 1: deliveries failed; bit 2: inputs refused."""
+        """0 all good; bit 1: deliveries failed or the run stopped on a storage error; bit 2: inputs refused."""
         code = 0
-        if self.deliveries.get("failed"):
+        if self.deliveries.get("failed") or self.storage_error:
             code |= 1
         if self.errors:
             code |= 2
@@ -76,9 +78,34 @@ class _Run:
         self.slots = asyncio.Semaphore(settings.workers * 2)
 
     def _close_batch(self, record_ids: list[str]) -> None:
-        """Store the closed batch; the chain worker picks it up."""
-        self.service.close_batch(record_ids)
+        """Store the closed batch; the chain worker picks it up (on a storage error the next run batches them)."""
+        try:
+            self.service.close_batch(record_ids)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+            return
         self.chain_worker.wake()
+
+    def _storage_failed(self, exc: sqlite3.Error) -> None:
+        """The database refused a write: take no more work and say so once; every commit before it stands."""
+        if self.report.storage_error is None:
+            line = storage_error_line(self.service.store.path, exc)
+            self.report.storage_error = line
+            self.report.errors.append(line)
+
+    async def chain(self, inputs_done: asyncio.Event) -> None:
+        """Run the chain worker until it is done, or until the database refuses a write."""
+        try:
+            await self.chain_worker.run(inputs_done)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+
+    async def deliver(self, producers_done: asyncio.Event) -> None:
+        """Run the delivery engine until it is idle, or until the database refuses a write."""
+        try:
+            await self.engine.run_until_idle(producers_done)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
 
     def _anchored(self, batch_id: str, event_id: str) -> None:
         """A batch was confirmed and announced: deliver the event now."""
@@ -110,6 +137,8 @@ class _Run:
         """Hash and fingerprint a chunk of files in a worker, then register them."""
         caps = self.service.settings.caps
         async with self.slots:
+            if self.report.storage_error:
+                return
             results = await asyncio.get_running_loop().run_in_executor(
                 self.pool, analyze_files, [i.location for i in chunk], caps.image, caps.other
             )
@@ -119,11 +148,17 @@ class _Run:
         """Download (hashing as it streams), fingerprint in a worker, then register."""
         settings = self.service.settings
         async with self.slots:
+            if self.report.storage_error:
+                return
             try:
                 download_dir = settings.data_dir / "downloads"
                 download_dir.mkdir(parents=True, exist_ok=True)
                 path, digest = await fetch(item, download_dir, self.client, settings.caps)
-                fp = await asyncio.get_running_loop().run_in_executor(self.pool, fingerprint, str(path))
+                try:
+                    fp = await asyncio.get_running_loop().run_in_executor(self.pool, fingerprint, str(path))
+                except IngestError as exc:  # name the URL given, not the local copy, and keep no refused file
+                    path.unlink(missing_ok=True)
+                    raise IngestError(item.display_name, exc.cause) from None
                 result: Analysis | IngestError = Analysis(digest=digest, fingerprint=fp)
             except IngestError as exc:
                 result = exc
@@ -136,14 +171,17 @@ class _Run:
         good = [(item, a) for item, a in pairs if isinstance(a, Analysis)]
         for _, refused in (p for p in pairs if not isinstance(p[1], Analysis)):
             self._refuse(str(refused))
-        if not good:
+        if not good or self.report.storage_error:
             return
         try:
             results = self.service.register_many(
                 [(a, item.location, Path(item.display_name).name) for item, a in good],
                 self.origin_type, self.context,
             )
-        except Exception as exc:  # e.g. the database refused the write: name every item, go on
+        except sqlite3.Error as exc:  # disk full, read-only: one line, and the run stops taking items
+            self._storage_failed(exc)
+            return
+        except Exception as exc:  # anything else about these items: name every item, go on
             for item, _ in good:
                 self._refuse(f"{item.display_name}: not registered: {type(exc).__name__}: {exc}")
             return
@@ -180,18 +218,19 @@ async def run_pipeline(
     pool = service.pool  # workers start importing while the chain opens
     _ = service.chain  # open the chain and deploy the registry before the first batch
     unfinished = _unfinished_event_ids(service)
+    mark = outbox.event_mark(service.store.conn)  # every event after it is this run's, whatever the dialect
     items = list(expand_sources(sources))
     if on_total:
         on_total(len(items))
     async with AsyncExitStack() as stack:
         active_sender = sender or await stack.enter_async_context(AiohttpSender())
-        client = await stack.enter_async_context(make_client())
+        client = await stack.enter_async_context(make_client(allow_private=settings.allow_private))
         engine = DeliveryEngine(service.store.path, Clock(settings.time_scale), active_sender)
         run = _Run(service, engine, pool, client, origin_type, context, on_item, on_note)
         run.report.items = len(items)
         inputs_done, producers_done = asyncio.Event(), asyncio.Event()
-        engine_task = asyncio.create_task(engine.run_until_idle(producers_done))
-        chain_task = asyncio.create_task(run.chain_worker.run(inputs_done))
+        engine_task = asyncio.create_task(run.deliver(producers_done))
+        chain_task = asyncio.create_task(run.chain(inputs_done))
         run.resume()
         await run.feed(items)
         run.batcher.flush()  # the input has ended: no later leaf can join the open batch
@@ -200,8 +239,18 @@ async def run_pipeline(
         producers_done.set()
         await engine_task
     run.report.batches = [service.store.batch(b) for b in run.batch_ids]
-    run.report.deliveries = outbox.summary(service.store.conn, event_ids=unfinished + run.report.event_ids)
+    caused = outbox.events_since(service.store.conn, mark)
+    run.report.deliveries = outbox.summary(service.store.conn, event_ids=unfinished + caused)
     return run.report
+
+
+def storage_error_line(db: Path, exc: sqlite3.Error) -> str:
+    """One line for a write the database refused, naming the real cause rather than a failed rollback after it."""
+    cause: BaseException = exc
+    while "cannot rollback" in str(cause) and isinstance(cause.__context__, sqlite3.Error):
+        cause = cause.__context__
+    return (f"database {db} refused a write ({cause}): the run stopped; everything committed before is kept:"
+            " free space or make it writable, then run the same command again")
 
 
 def _unfinished_event_ids(service: Service) -> list[str]:
@@ -211,9 +260,13 @@ def _unfinished_event_ids(service: Service) -> list[str]:
     return sorted({row["event_id"] for row in rows})
 
 
-async def deliver_outbox(service: Service, sender: Sender | None = None) -> dict:
-    """Deliver everything waiting in the outbox (retries included); returns the delivery counts."""
+async def deliver_outbox(service: Service, sender: Sender | None = None, per_endpoint: int = 16) -> dict:
+    """Deliver everything waiting in the outbox (retries included); returns the delivery counts.
+
+    per_endpoint=1 sends each endpoint's deliveries one at a time, in the order they are due.
+    """
     async with AsyncExitStack() as stack:
         active_sender = sender or await stack.enter_async_context(AiohttpSender())
-        engine = DeliveryEngine(service.store.path, Clock(service.settings.time_scale), active_sender)
+        engine = DeliveryEngine(service.store.path, Clock(service.settings.time_scale), active_sender,
+                                per_endpoint=per_endpoint)
         return await engine.run_until_idle(None)

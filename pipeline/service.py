@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import os
 import time
 import uuid
@@ -23,8 +24,12 @@ from .journal import StoreJournal
 from .merkle import MerkleTree
 from .records import Batch, ChainTx, Party, Record, Signer as SignerRecord
 from .settings import Settings
-from .signing import Signer, signing_message
+from .signing import Signer
 from .store import Store
+
+
+class StorageError(OSError):
+    """The database could not be opened or written (read-only, disk full, damaged); the message is one line."""
 
 
 class Routes:
@@ -60,7 +65,10 @@ class Service:
     def __init__(self, settings: Settings, chain: Chain | None = None):
         self.settings = settings
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.store = Store(settings.db)
+        try:
+            self.store = Store(settings.db)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot use the database {settings.db}: {exc}") from exc
         self.signer = Signer.load_or_create(settings.data_dir, settings.signer)
         info = self.signer.info()
         self.signer_record = SignerRecord(
@@ -286,7 +294,7 @@ class Service:
         """Store the tokens a confirmed mint created, matched in order to the batch's unminted records by content hash."""
         waiting: dict[str, list[Record]] = {}
         for rec in self.store.batch_records(tx.batch_id):
-            if self.store.nft(rec.id) is None:
+            if self.needs_nft(rec.id):
                 waiting.setdefault("0x" + rec.blake3, []).append(rec)
         minted_here = [(waiting[t.content_hash.lower()].pop(0), t) for t in minted.tokens
                        if waiting.get(t.content_hash.lower())]
@@ -322,6 +330,22 @@ class Service:
             self.store.set_tx_status(conn, tx.id, "replaced", self._now())
             if tx.kind == "anchor":
                 self.store.set_batch_status(conn, tx.batch_id, "closed")
+
+    def needs_nft(self, record_id: str) -> bool:
+        """Whether a record has no NFT, or only one from a mint that left the chain (removed) or never got on it."""
+        nft = self.store.nft(record_id)
+        return nft is None or nft["status"] in ("removed", "replaced")
+
+    def batches_missing_nfts(self) -> list[str]:
+        """Anchored batches with records that need an NFT (see needs_nft) and no mint on its way."""
+        return [row[0] for row in self.store.conn.execute(
+            "SELECT b.id FROM batches b WHERE b.status = 'anchored'"
+            " AND EXISTS (SELECT 1 FROM records r LEFT JOIN nfts n ON n.record_id = r.id"
+            "             LEFT JOIN chain_txs m ON m.id = n.tx_id WHERE r.batch_id = b.id"
+            "             AND (n.record_id IS NULL OR m.status IN ('removed', 'replaced')))"
+            " AND NOT EXISTS (SELECT 1 FROM chain_txs t WHERE t.batch_id = b.id AND t.kind = 'mint'"
+            "                 AND t.status = 'submitted')"
+            " ORDER BY b.rowid")]
 
     def emit_verified(self, data: dict, tenant: str | None = None) -> str:
         """Announce a verification result to the operator's endpoints and those of the tenant who asked."""

@@ -127,7 +127,8 @@ class Store:
             yield self.conn
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # a COMMIT that failed may have ended it already
+                self.conn.execute("ROLLBACK")
             raise
 
     # records -----------------------------------------------------------------
