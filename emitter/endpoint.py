@@ -5,7 +5,7 @@ import dataclasses
 import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from emitter import dialects
@@ -37,12 +37,12 @@ class Endpoint:
 
     id: str
     url: str
-    secret: str
+    secret: str = field(repr=False)
     events: tuple[str, ...] | None = None
     dialect: str = "tectra"
     persistent: bool = True
     created_at: str = ""
-    previous_secrets: tuple[tuple[str, float], ...] = ()
+    previous_secrets: tuple[tuple[str, float], ...] = field(default=(), repr=False)
     tenant: str | None = None
 
     def __post_init__(self) -> None:

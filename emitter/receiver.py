@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from emitter.clock import Clock, iso_utc
 from emitter.dialects.keys import secret_list
 
 REMEMBERED = 100_000
+# Ids and event types are printed as sent only when they look like ids: a forged header must not pass markup
+# or control characters to the console the line is printed on.
+_SHOWN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ class Receiver:
         self._arrived.set()
         if self.on_event is not None:
             check = "signature ok" if verified else "INVALID SIGNATURE"
-            self.on_event(f"{iso_utc(now)}  {event_type}  {delivery_id}  {check}  -> {status}")
+            self.on_event(f"{iso_utc(now)}  {_shown(event_type)}  {_shown(delivery_id)}  {check}  -> {status}")
         if self.dump_path is not None:
             self._dump(now, delivery_id, event_type, verified, status, dict(request.headers), body)
         return web.json_response(answer, status=status)
@@ -156,8 +160,17 @@ class Receiver:
             "at": iso_utc(now), "delivery_id": delivery_id, "event_type": event_type,
             "verified": verified, "status": status, "headers": headers, "payload": payload,
         }
-        with self.dump_path.open("a", encoding="utf-8") as out:
+        # backslashreplace: a lone surrogate (a "\ud800" escape in the body, a header byte that is not UTF-8)
+        # is written as its escape, which keeps the line valid JSON instead of failing the request.
+        with self.dump_path.open("a", encoding="utf-8", errors="backslashreplace") as out:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def _shown(value: str | None) -> str:
+    """A header-borne value as a log line shows it: itself if it looks like an id or event name, else a placeholder."""
+    if value is None:
+        return "None"
+    return value if _SHOWN.fullmatch(value) else "(unprintable)"
 
 
 def _webhook_id(headers: Mapping[str, str]) -> str | None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -15,8 +14,10 @@ from . import api_auth
 from .analyze import Analysis, analyze_file
 from emitter.safejson import MAX_DEPTH, too_deep
 
-from .api_errors import (JSON_LIMIT, ApiError, check_http_url, is_json, json_body_doc, media_type, parse_json,
-                         read_json, read_limited)
+from emitter.safejson import strict_loads
+
+from .api_errors import (JSON_LIMIT, ApiError, check_http_url, check_text, is_json, json_body_doc, media_type,
+                         parse_json, read_json, read_limited)
 from .api_runtime import Runtime, runtime
 from .api_uploads import FILE_FIELD, Upload, multipart_doc, receive_upload
 from .digest import IngestError
@@ -83,11 +84,12 @@ def _context(text: str | None) -> dict | None:
     if too_deep(text.encode("utf-8")):
         raise ApiError(422, f"context: nests deeper than {MAX_DEPTH} levels", "context")
     try:
-        value = json.loads(text)
+        value = strict_loads(text)
     except ValueError:
         raise ApiError(422, "context: not valid JSON", "context") from None
     if not isinstance(value, dict):
         raise ApiError(422, "context: must be a JSON object", "context")
+    check_text(value, "context")
     return value
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -13,9 +14,10 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from emitter.safejson import MAX_DEPTH, too_deep
+from emitter.safejson import MAX_DEPTH, strict_loads, too_deep, unpaired_surrogate_at
 
 JSON_LIMIT = 1024 * 1024  # bytes of a JSON request body
+HOST = re.compile(r"[a-z0-9._~-]+|[0-9a-f:.]+")  # a host name as urlsplit lowercases it, or an IP address
 # Deeper JSON is refused before parsing: py_ecc raises the recursion limit to 100000 on import, so the
 # C decoder would overflow the stack (a crash, not a RecursionError) on a body of "[[[[...".
 log = logging.getLogger("provsim.api")
@@ -87,15 +89,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def check_http_url(url: str, field: str) -> None:
-    """422 naming `field` unless the URL is http(s) with a host and no spaces or control characters."""
+    """422 naming `field` unless the URL is http(s) with an ASCII host name or address and no spaces or controls."""
+    # A non-ASCII host is refused rather than guessed at: IDNA has two incompatible versions, so the client
+    # sends the xn-- form it means.
     try:
         parts = urlsplit(url)
-        usable = (parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-                  and not any(ch.isspace() or ord(ch) < 32 for ch in url))
+        usable = (parts.scheme in ("http", "https") and bool(HOST.fullmatch(parts.hostname or ""))
+                  and parts.port != 0 and not any(ch.isspace() or ord(ch) < 32 or ch == "\x7f" for ch in url))
     except ValueError:  # an unclosed IPv6 bracket, a port out of range
         usable = False
     if not usable:
-        raise ApiError(422, f"{field}: must be an http:// or https:// URL with a host", field)
+        raise ApiError(422, f"{field}: must be an http:// or https:// URL with an ASCII host", field)
 
 
 def media_type(request: Request) -> str:
@@ -146,17 +150,25 @@ def parse_json(body: bytes, model: type[M]) -> M:
     if too_deep(body):
         raise ApiError(400, f"request body nests arrays or objects deeper than {MAX_DEPTH} levels")
     try:
-        data = json.loads(body)
+        data = strict_loads(body)
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    except ValueError as exc:  # not UTF-8, or an integer with too many digits
+    except ValueError as exc:  # not Unicode, an integer with too many digits, NaN, a number past a double's range
         raise ApiError(400, f"request body is not usable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(422, "request body must be a JSON object")
+    check_text(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc.errors()) from None
+
+
+def check_text(data, path: str = "") -> None:
+    """422 naming the field when parsed JSON holds a lone surrogate, which nothing downstream can encode."""
+    where = unpaired_surrogate_at(data, path)
+    if where is not None:
+        raise ApiError(422, f"{where}: holds an unpaired \\ud800-\\udfff escape, which is not Unicode text", where)
 
 
 def json_body_doc(model: type[BaseModel], extra: dict | None = None) -> dict:

@@ -39,7 +39,7 @@ def sign(secret: str, body: bytes) -> str:
 def verify(secret: str, body: bytes, signature: str) -> bool:
     """Whether `signature` is this body's signature under `secret` (constant-time compare)."""
     expected = sign(secret, body).encode("ascii")
-    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
 
 
 def headers(secret: str, event_type: str, delivery_id: str, event_timestamp: str, body: bytes) -> dict[str, str]:
@@ -70,7 +70,14 @@ def sign_headers(
 
 
 def verify_request(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> bool:
-    """Dialect entry point: check X-Tectra-Signature over the raw body; Tectra has no replay window."""
+    """Dialect entry point: check X-Tectra-Signature over the raw body; `now` is not used, on purpose.
+
+    Tectra signs the body alone, and the timestamp it carries (the body's and X-Tectra-Timestamp) is the
+    event's time, not the attempt's: retries legitimately arrive up to 6 minutes after it (1 then 5
+    minutes apart), and a manual retry any time later. Refusing old timestamps would refuse honest
+    retries, and the unsigned header proves nothing, so no replay window applies: receivers dedupe
+    on X-Tectra-Delivery instead.
+    """
     signature = _header(headers, SIGNATURE_HEADER)
     return bool(signature) and verify(secret, body, signature)
 
