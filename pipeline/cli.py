@@ -10,13 +10,15 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from emitter import outbox
+from emitter import outbox, safejson
 from emitter.endpoint import Endpoint
 from emitter.receiver import run_listener
 
 from . import royal_events, tectra_events
 from .chain import ChainError
 from .cli_load import load
+from .cli_replay import replay
+from .cli_trigger import trigger
 from .connect import ChainSpec
 from .digest import IngestError
 from .nodes import NodeError
@@ -34,6 +36,8 @@ signer_app = typer.Typer(no_args_is_help=True, help="The signing key.")
 app.add_typer(endpoint_app, name="endpoint")
 app.add_typer(signer_app, name="signer")
 app.command()(load)
+app.command()(trigger)
+app.command()(replay)
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="PROVSIM_DATA_DIR",
                                        help="State directory (keys, database, downloads).")]
@@ -54,6 +58,7 @@ BatchInterval = Annotated[float, typer.Option("--batch-interval", min=0.001, hel
 MaxImageMb = Annotated[float, typer.Option("--max-image-mb", min=0.0, help="Size cap for images (Tectra: 50).")]
 MaxOtherMb = Annotated[float, typer.Option("--max-other-mb", min=0.0, help="Size cap for other files (Tectra: 500).")]
 Dialects = Annotated[Optional[list[str]], typer.Option("--dialect", help="tectra or royal, for the --endpoint at the same position (one applies to all).")]
+AllowPrivate = Annotated[bool, typer.Option("--allow-private", help="Let URL downloads reach loopback, private and link-local addresses.")]
 EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
 
 
@@ -121,13 +126,13 @@ def chain_spec(kind: str, rpc_url: str | None, private_key: str | None, block_ti
 
 def pipeline_options(batch_size: int, batch_interval: float, max_image_mb: float, max_other_mb: float,
                      time_scale: float, chain: str, rpc_url: str | None, private_key: str | None,
-                     confirmations: int, block_time: float | None, nft: bool) -> dict:
+                     confirmations: int, block_time: float | None, nft: bool, allow_private: bool) -> dict:
     """Settings for a pipeline that registers and anchors (run and serve take the same options)."""
     return dict(
         batch_size=batch_size, batch_interval=batch_interval, time_scale=time_scale,
         caps=Caps(image=int(max_image_mb * 1024**2), other=int(max_other_mb * 1024**2)),
         chain=chain_spec(chain, rpc_url, private_key, block_time, confirmations), confirmations=confirmations,
-        mint_nfts=nft,
+        mint_nfts=nft, allow_private=allow_private,
     )
 
 
@@ -193,6 +198,7 @@ def run(
     confirmations: Confirmations = 1,
     block_time: BlockTime = None,
     nft: MintNfts = True,
+    allow_private: AllowPrivate = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
     as_json: AsJson = False,
@@ -202,7 +208,7 @@ def run(
     eps = command_endpoints(endpoint, secret, events, dialect)
     service = open_service(data_dir, db, **pipeline_options(
         batch_size, batch_interval, max_image_mb, max_other_mb, time_scale, chain, rpc_url, private_key,
-        confirmations, block_time, nft))
+        confirmations, block_time, nft, allow_private))
     try:
         service.add_transient_endpoints(eps)
         open_chain(service)
@@ -221,12 +227,19 @@ def parse_context(value: str | None) -> dict | None:
     """A --context JSON object."""
     if value is None:
         return None
+    if safejson.too_deep(value):
+        fail(f"--context nests deeper than {safejson.MAX_DEPTH} levels")
     try:
-        parsed = json.loads(value)
+        parsed = safejson.strict_loads(value)
     except json.JSONDecodeError as exc:
         fail(f"--context is not valid JSON: {exc.msg} at position {exc.pos}")
+    except ValueError as exc:
+        fail(f"--context: {exc}")
     if not isinstance(parsed, dict):
         fail("--context must be a JSON object")
+    where = safejson.unpaired_surrogate_at(parsed, "--context")
+    if where is not None:
+        fail(f"{where}: holds text that is not Unicode (an unpaired surrogate)")
     return parsed
 
 
@@ -507,6 +520,7 @@ def serve(
     confirmations: Confirmations = 1,
     block_time: BlockTime = None,
     nft: MintNfts = True,
+    allow_private: AllowPrivate = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
 ) -> None:
@@ -515,7 +529,7 @@ def serve(
 
     settings = Settings(data_dir=data_dir, db_path=db, **pipeline_options(
         batch_size, batch_interval, max_image_mb, max_other_mb, time_scale, chain, rpc_url, private_key,
-        confirmations, block_time, nft))
+        confirmations, block_time, nft, allow_private))
     run_server(settings, host=host, port=port)
 
 

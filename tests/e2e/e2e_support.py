@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +38,26 @@ def make_images(directory: Path, count: int, size: tuple[int, int] = (96, 64), s
         img.save(path, quality=90)
         paths.append(path)
     return paths
+
+
+@contextmanager
+def listening(secret: str, dialect: str, dump: Path):
+    """`provsim listen` on a free loopback port; yields its URL, stops it afterwards."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "listen", "--port", str(port), "--secret", secret,
+         "--dialect", dialect, "--dump", str(dump)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert listener.poll() is None and time.monotonic() < deadline, "provsim listen did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/webhooks"
+    finally:
+        listener.terminate()
+        listener.wait(10)

@@ -2,42 +2,14 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from e2e_support import ROOT, provsim
+from e2e_support import listening, provsim
 
 from emitter.endpoint import new_secret
 
 FAULTS = "dup=0.05,reorder=0.05,delay=0.03:300ms,badsig=0.03,stale=0.03,malformed=0.03"
-
-
-@contextmanager
-def listening(secret: str, dialect: str, dump: Path):
-    """`provsim listen` on a free loopback port; yields its URL, stops it afterwards."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    listener = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "listen", "--port", str(port), "--secret", secret,
-         "--dialect", dialect, "--dump", str(dump)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert listener.poll() is None and time.monotonic() < deadline, "provsim listen did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/webhooks"
-    finally:
-        listener.terminate()
-        listener.wait(10)
 
 
 @pytest.mark.parametrize("dialect", ["tectra", "royal"])
