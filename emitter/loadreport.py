@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hdrh.histogram import HdrHistogram
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -155,6 +153,9 @@ class LoadReport:
 
     def plot(self, path: str | Path) -> Path:
         """Write a PNG: latency percentiles per second over the run, and the percentile distribution."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawing is rare: no import cost otherwise
+        from matplotlib.figure import Figure
+
         figure = Figure(figsize=(10, 8), layout="constrained")
         FigureCanvasAgg(figure)
         over_time, spread = figure.subplots(2, 1)

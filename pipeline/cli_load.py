@@ -8,11 +8,13 @@ from typing import Annotated, Optional
 import typer
 from rich.live import Live
 
-from emitter import dialects, faults, loadgen
-from emitter.loadreport import LoadReport
+from emitter import faults
+from emitter.loadgen import MAX_CONNECTIONS
 
-from .synthetic import events, parse_mix
 from .terminal import err, fail, out
+
+# The load engine and the event streams are imported when `provsim load` runs: every other command
+# would pay their import time (libcurl, hdrhistogram, the synthetic image pool) for nothing.
 
 
 def _seconds(value: str) -> float:
@@ -33,7 +35,7 @@ def load(
     dialect: Annotated[str, typer.Option("--dialect", help="tectra (X-Tectra-* HMAC) or royal (Standard Webhooks).")] = "tectra",
     rate: Annotated[Optional[float], typer.Option("--rate", min=0.001, help="Events per second, at a constant arrival rate (open loop).")] = None,
     duration: Annotated[str, typer.Option("--duration", help="How long to send: 30s, 2m, 500ms.")] = "10s",
-    connections: Annotated[int, typer.Option("--connections", min=1, max=loadgen.MAX_CONNECTIONS, help="Concurrent connections at most.")] = 64,
+    connections: Annotated[int, typer.Option("--connections", min=1, max=MAX_CONNECTIONS, help="Concurrent connections at most.")] = 64,
     max_mode: Annotated[bool, typer.Option("--max", help="Closed loop: every connection sends back to back, to find the receiver's saturation rate.")] = False,
     mix: Annotated[Optional[str], typer.Option("--mix", help="Event weights, e.g. content.signed=0.6,batch.anchored=0.1 (default: the lifecycle's).")] = None,
     fault_spec: Annotated[Optional[str], typer.Option("--faults", help="e.g. dup=0.05,reorder=0.05,delay=0.02:30s,badsig=0.01,stale=0.01,malformed=0.01")] = None,
@@ -43,6 +45,10 @@ def load(
     plot_path: Annotated[Optional[Path], typer.Option("--plot", help="Draw latency over time and its distribution to this PNG.")] = None,
 ) -> None:
     """Load a webhook receiver with signed synthetic events; exit 1 if it mishandled any (non-2xx or a fault)."""
+    from emitter import dialects, loadgen
+
+    from .synthetic import events, parse_mix
+
     if (rate is None) == (not max_mode):
         fail("give --rate R (open loop) or --max (closed loop), not both or neither")
     try:
@@ -65,7 +71,7 @@ def load(
     raise typer.Exit(0 if _handled(report) else 1)
 
 
-def _handled(report: LoadReport) -> bool:
+def _handled(report) -> bool:
     """Whether every event was answered 2xx, or, with faults, the scorecard found nothing mishandled."""
     if report.scorecard is not None:
         return not report.failed_kinds()
