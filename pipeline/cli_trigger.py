@@ -60,5 +60,5 @@ def trigger(
         fail(str(exc))
     for result in results:
         answer = str(result.status) if result.status is not None else result.error
-        out.print(f"{result.event_type:<36} {result.delivery_id}  -> {answer}  ({result.ms:.1f} ms)", highlight=False)
+        out.print(f"{result.event_type:<36} {result.delivery_id}  -> {answer}  ({result.duration_ms:.1f} ms)", highlight=False)
     raise typer.Exit(0 if all(r.ok for r in results) else 1)

@@ -10,22 +10,15 @@ import httpx
 
 from emitter import dialects
 from emitter.event import Event
+from emitter.sender import SendResult
 
 
-@dataclass(frozen=True)
-class Fired:
-    """One event sent: its type, the delivery id it carried, and the answer (status, or an error) and time."""
+@dataclass
+class Fired(SendResult):
+    """One event sent: the answer (status, or an error, and the time), the event's type and its delivery id."""
 
-    event_type: str
-    delivery_id: str
-    status: int | None
-    error: str | None
-    ms: float
-
-    @property
-    def ok(self) -> bool:
-        """Whether the receiver answered 2xx."""
-        return self.status is not None and 200 <= self.status < 300
+    event_type: str = ""
+    delivery_id: str = ""
 
 
 def fire(events: Sequence[Event], url: str, secret: str, dialect: str, timeout: float = 30.0) -> list[Fired]:
@@ -43,5 +36,5 @@ def fire(events: Sequence[Event], url: str, secret: str, dialect: str, timeout: 
                 status, error = client.post(url, content=body, headers=headers).status_code, None
             except httpx.HTTPError as exc:
                 status, error = None, f"{type(exc).__name__}: {exc}"
-            fired.append(Fired(event.type, delivery_id, status, error, (time.perf_counter() - started) * 1000))
+            fired.append(Fired(status, error, (time.perf_counter() - started) * 1000, event.type, delivery_id))
     return fired
