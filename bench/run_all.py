@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ("bench_hashing", "bench_fingerprint", "bench_pipeline", "bench_outbox", "bench_load", "bench_chain",
+BENCHES = ("bench_hashing", "bench_fingerprint", "bench_phash_lookup", "bench_pipeline", "bench_outbox", "bench_load", "bench_chain",
            "bench_confirm")
 
 

@@ -12,6 +12,7 @@ from emitter.event import Event
 from . import royal_events, tectra_events
 from .chain import AnchorReceipt
 from .event_schemas import DIALECT_OF
+from .fingerprint import PHASH_THRESHOLD
 from .store import Store
 from .synthetic import EventStream, events
 from .verify import score
@@ -49,7 +50,7 @@ def _tampered(stream: EventStream) -> list[Event]:
     checks = {
         "watermark": {"passed": False, "details": "No watermark stage ran"},
         "sha256": {"passed": False, "details": "No record with this SHA-256"},
-        "perceptual_hash": {"passed": False, "details": "Distance 23 (threshold 8)"},
+        "perceptual_hash": {"passed": False, "details": f"No record within distance {PHASH_THRESHOLD}"},
         "blockchain": {"passed": False, "details": "No matching record"},
     }
     authentic, confidence = score(checks)

@@ -1,6 +1,8 @@
 """The SQLite store: records, batches, chain journal and deployments, beside the webhook outbox."""
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import sqlite3
@@ -45,6 +47,14 @@ CREATE INDEX IF NOT EXISTS records_blake3 ON records(blake3);
 CREATE INDEX IF NOT EXISTS records_unbatched ON records(batch_id) WHERE batch_id IS NULL;
 CREATE INDEX IF NOT EXISTS records_batch ON records(batch_id, leaf_index);
 CREATE INDEX IF NOT EXISTS records_seq ON records(seq);
+CREATE TABLE IF NOT EXISTS phash_chunks (
+  chunk INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  record_id TEXT NOT NULL REFERENCES records(id),
+  phash INTEGER NOT NULL,
+  PRIMARY KEY (chunk, value, seq, record_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (
   id TEXT PRIMARY KEY,
   merkle_root TEXT NOT NULL,
@@ -95,6 +105,14 @@ _RECORD_COLUMNS = (
     "leaf_index, blockchain_status, originator_json, registrar_json, extended, tenant"
 )
 
+# Multi-index hashing of the 64-bit pHash in 5 disjoint chunks (13, 13, 13, 13 and 12 bits, low bits first). Two
+# hashes within distance d cannot differ by more than d // 5 bits in every chunk (5 * (d // 5 + 1) > d), so a lookup
+# reads the records whose value in some chunk is within d // 5 bits of the query's (for d = 8: 14 or 13 values a
+# chunk) and measures only those. The full hash is kept beside each chunk row (as a signed 64-bit integer).
+PHASH_CHUNK_BITS = (13, 13, 13, 13, 12)
+_PHASH_CHUNK_SHIFTS = tuple(sum(PHASH_CHUNK_BITS[:i]) for i in range(len(PHASH_CHUNK_BITS)))
+_PHASH_MASK = (1 << 64) - 1
+
 # The records table before tenants: its rows move to the current table (all the operator's, tenant '').
 _RECORDS_BEFORE_TENANTS = _RECORD_COLUMNS.removesuffix(", tenant") + ", seq"
 
@@ -110,9 +128,13 @@ class Store:
         self.conn.isolation_level = None  # explicit BEGIN/COMMIT in transaction()
         _upgrade_records(self)
         with self.transaction() as conn:
+            indexed = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'phash_chunks'").fetchone()
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            if indexed is None:
+                _index_phashes(conn, conn.execute(
+                    "SELECT seq, id, perceptual_hash FROM records WHERE perceptual_hash IS NOT NULL"))
             outbox.init_schema(conn)
 
     def close(self) -> None:
@@ -147,6 +169,8 @@ class Store:
                 json.dumps(rec.registrar.__dict__), int(rec.extended), rec.tenant or "", seq,
             ),
         )
+        if rec.perceptual_hash is not None:
+            _index_phashes(conn, [(seq, rec.id, rec.perceptual_hash)])
 
     def record(self, record_id: str) -> Record | None:
         """The record with this id, or None."""
@@ -172,11 +196,26 @@ class Store:
             " ORDER BY seq LIMIT 1", (value, key_id, tenant or "")).fetchone()
         return _record(row) if row else None
 
-    def records_with_phash(self) -> Iterator[tuple[str, str]]:
-        """(record id, perceptual hash) of every record that has one."""
-        yield from self.conn.execute(
-            "SELECT id, perceptual_hash FROM records WHERE perceptual_hash IS NOT NULL ORDER BY seq"
-        )
+    def nearest_phash(self, phash: str, max_distance: int) -> tuple[str, int] | None:
+        """(record id, distance) of the record nearest this pHash within max_distance (earliest on a tie), or None."""
+        value = int(phash, 16)
+        radius = max_distance // len(PHASH_CHUNK_BITS)
+        selects, args = [], []
+        for chunk, (part, bits) in enumerate(zip(_phash_chunks(value), PHASH_CHUNK_BITS)):
+            near = [part ^ mask for mask in _flip_masks(bits, radius)]
+            selects.append(f"SELECT seq, record_id, phash FROM phash_chunks WHERE chunk = ? AND value IN"
+                           f" ({', '.join('?' * len(near))})")
+            args += [chunk, *near]
+        best = None
+        for seq, record_id, other in self.conn.execute(" UNION ALL ".join(selects), args):
+            distance = ((value ^ other) & _PHASH_MASK).bit_count()
+            if distance <= max_distance and (best is None or (distance, seq) < best[:2]):
+                best = (distance, seq, record_id)
+        return None if best is None else (best[2], best[0])
+
+    def has_phash(self) -> bool:
+        """Whether any record has a perceptual hash."""
+        return self.conn.execute("SELECT 1 FROM phash_chunks LIMIT 1").fetchone() is not None
 
     def unbatched_record_ids(self) -> list[str]:
         """Records accepted but not yet in a batch, oldest first."""
@@ -373,6 +412,28 @@ def _record(row: tuple) -> Record:
         batch_id=batch_id, leaf_index=leaf_index, blockchain_status=status,
         originator=Party(**json.loads(originator_json)), registrar=Party(**json.loads(registrar_json)),
         extended=bool(extended), tenant=tenant or None,
+    )
+
+
+@functools.cache
+def _flip_masks(bits: int, radius: int) -> tuple[int, ...]:
+    """Every mask of up to radius set bits among the low `bits` bits, the empty mask first."""
+    return tuple(sum(1 << bit for bit in flips) for n in range(radius + 1)
+                 for flips in itertools.combinations(range(bits), n))
+
+
+def _phash_chunks(value: int) -> list[int]:
+    """The chunk values of a 64-bit pHash, in chunk order."""
+    return [(value >> shift) & ((1 << bits) - 1) for shift, bits in zip(_PHASH_CHUNK_SHIFTS, PHASH_CHUNK_BITS)]
+
+
+def _index_phashes(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str]]) -> None:
+    """Add (seq, record id, pHash) rows to the chunk index (inside the caller's transaction)."""
+    conn.executemany(
+        "INSERT INTO phash_chunks (chunk, value, seq, record_id, phash) VALUES (?, ?, ?, ?, ?)",
+        [(chunk, part, seq, record_id, value - (1 << 64) if value >> 63 else value)
+         for seq, record_id, value in ((seq, record_id, int(phash, 16)) for seq, record_id, phash in rows)
+         for chunk, part in enumerate(_phash_chunks(value))],
     )
 
 

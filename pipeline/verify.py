@@ -27,13 +27,8 @@ def signature_valid(rec: Record) -> bool:
 
 
 def nearest_by_phash(service: Service, phash: str) -> tuple[str | None, int | None]:
-    """The record whose perceptual hash is closest to this one, and the distance."""
-    best_id, best = None, None
-    for record_id, other in service.store.records_with_phash():
-        d = phash_distance(phash, other)
-        if best is None or d < best:
-            best_id, best = record_id, d
-    return best_id, best
+    """The record whose perceptual hash is closest to this one within the threshold, and the distance; else Nones."""
+    return service.store.nearest_phash(phash, PHASH_THRESHOLD) or (None, None)
 
 
 def verify_file(service: Service, path: Path) -> dict:
@@ -46,18 +41,20 @@ def verify_analysis(service: Service, analysis: Analysis) -> dict:
     """Run the checks on an analysed file (hashed and fingerprinted already) and return the `content.verified` data."""
     phash = analysis.fingerprint.perceptual_hash
     rec = service.store.record_by_content(analysis.digest.sha256, analysis.digest.blake3)
-    distance = None
+    distance, missed = None, False
     if rec is not None and phash and rec.perceptual_hash:
         distance = phash_distance(phash, rec.perceptual_hash)
     elif rec is None and phash:
         nearest_id, distance = nearest_by_phash(service, phash)
-        if nearest_id is not None and distance <= PHASH_THRESHOLD:
+        if nearest_id is not None:
             rec = service.store.record(nearest_id)
+        else:
+            missed = service.store.has_phash()
     sig_ok = rec is not None and signature_valid(rec)
     checks = {
         "watermark": {"passed": False, "details": "No watermark stage ran"},
         "sha256": _sha256_check(rec, analysis, sig_ok),
-        "perceptual_hash": _phash_check(rec, phash, distance, sig_ok, analysis.fingerprint.reason),
+        "perceptual_hash": _phash_check(rec, phash, distance, sig_ok, analysis.fingerprint.reason, missed),
         "blockchain": _chain_check(service, rec),
     }
     authentic, confidence = score(checks)
@@ -80,10 +77,12 @@ def _sha256_check(rec: Record | None, analysis: Analysis, sig_ok: bool) -> dict:
 
 
 def _phash_check(rec: Record | None, phash: str | None, distance: int | None, sig_ok: bool,
-                 reason: str | None) -> dict:
-    """Perceptual match within the threshold, with a record whose signature verifies."""
+                 reason: str | None, missed: bool) -> dict:
+    """Perceptual match within the threshold, with a record whose signature verifies (missed: none within it)."""
     if phash is None:
         return {"passed": False, "details": f"No perceptual hash: {reason}"}
+    if missed:
+        return {"passed": False, "details": f"No record within distance {PHASH_THRESHOLD}"}
     if distance is None:
         return {"passed": False, "details": "No record with a perceptual hash"}
     if distance > PHASH_THRESHOLD:
