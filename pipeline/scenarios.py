@@ -12,10 +12,9 @@ from emitter.event import Event
 from . import royal_events, tectra_events
 from .chain import AnchorReceipt
 from .event_schemas import DIALECT_OF
-from .fingerprint import PHASH_THRESHOLD
 from .store import Store
 from .synthetic import EventStream, events
-from .verify import score
+from .verify import chain_match, no_watermark, phash_match, score, sha256_match
 
 
 @dataclass(frozen=True)
@@ -48,10 +47,8 @@ def _tampered(stream: EventStream) -> list[Event]:
     """content.signed and batch.anchored of an item, then the verification of an altered copy: not authentic."""
     signed, anchored, _ = _lifecycle(stream, 3)
     checks = {
-        "watermark": {"passed": False, "details": "No watermark stage ran"},
-        "sha256": {"passed": False, "details": "No record with this SHA-256"},
-        "perceptual_hash": {"passed": False, "details": f"No record within distance {PHASH_THRESHOLD}"},
-        "blockchain": {"passed": False, "details": "No matching record"},
+        "watermark": no_watermark(), "sha256": sha256_match(None),
+        "perceptual_hash": phash_match(None), "blockchain": chain_match(None),
     }
     authentic, confidence = score(checks)
     verified = tectra_events.content_verified(authentic, confidence, None, checks, None)

@@ -31,7 +31,7 @@ from .merkle import MerkleTree
 from .records import Batch, Party, Record, Signer as SignerRecord
 from .settings import DEFAULT_SIGNER
 from .signing import Signer, signing_message
-from .verify import score
+from .verify import chain_match, no_watermark, phash_match, score, sha256_match
 
 DIALECT_EVENTS = {"tectra": tectra_events.TECTRA_EVENTS, "royal": royal_events.ROYAL_EVENTS}
 CHAIN_ID = 31337
@@ -334,12 +334,10 @@ class _TectraStream(EventStream):
         exact = self.rng.random() < EXACT_COPY_SHARE
         distance = 0 if exact else self.rng.choice(NEAR_COPY_DISTANCES)
         checks = {
-            "watermark": {"passed": False, "details": "No watermark stage ran"},
-            "sha256": {"passed": True, "details": "Exact match"} if exact
-            else {"passed": False, "details": "No record with this SHA-256"},
-            "perceptual_hash": {"passed": True, "details": f"Distance {distance}"},
-            "blockchain": {"passed": True,
-                           "details": f"Anchored in block {batch.block_number}, proof verified on chain"},
+            "watermark": no_watermark(),
+            "sha256": sha256_match("Exact match" if exact else None),
+            "perceptual_hash": phash_match(distance),
+            "blockchain": chain_match(batch.block_number),
         }
         authentic, confidence = score(checks)
         signer = {"org_name": rec.signer.org_name, "org_type": rec.signer.org_type}

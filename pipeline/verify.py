@@ -37,6 +37,32 @@ def verify_file(service: Service, path: Path) -> dict:
     return verify_analysis(service, analyze_file(str(path), caps.image, caps.other))
 
 
+def no_watermark() -> dict:
+    """The watermark check while no watermark stage runs."""
+    return {"passed": False, "details": "No watermark stage ran"}
+
+
+def sha256_match(match: str | None) -> dict:
+    """The sha256 check: passed with how it matched, or failed when no record has the content."""
+    if match is None:
+        return {"passed": False, "details": "No record with this SHA-256"}
+    return {"passed": True, "details": match}
+
+
+def phash_match(distance: int | None) -> dict:
+    """The perceptual check: passed at this distance, or failed when no record is within the threshold."""
+    if distance is None:
+        return {"passed": False, "details": f"No record within distance {PHASH_THRESHOLD}"}
+    return {"passed": True, "details": f"Distance {distance}"}
+
+
+def chain_match(block_number: int | None) -> dict:
+    """The blockchain check: passed with the anchoring block, or failed when no record matched."""
+    if block_number is None:
+        return {"passed": False, "details": "No matching record"}
+    return {"passed": True, "details": f"Anchored in block {block_number}, proof verified on chain"}
+
+
 def verify_analysis(service: Service, analysis: Analysis) -> dict:
     """Run the checks on an analysed file (hashed and fingerprinted already) and return the `content.verified` data."""
     phash = analysis.fingerprint.perceptual_hash
@@ -52,7 +78,7 @@ def verify_analysis(service: Service, analysis: Analysis) -> dict:
             missed = service.store.has_phash()
     sig_ok = rec is not None and signature_valid(rec)
     checks = {
-        "watermark": {"passed": False, "details": "No watermark stage ran"},
+        "watermark": no_watermark(),
         "sha256": _sha256_check(rec, analysis, sig_ok),
         "perceptual_hash": _phash_check(rec, phash, distance, sig_ok, analysis.fingerprint.reason, missed),
         "blockchain": _chain_check(service, rec),
@@ -70,10 +96,10 @@ def _sha256_check(rec: Record | None, analysis: Analysis, sig_ok: bool) -> dict:
     elif rec is not None and rec.sha256 == digest.sha256:
         match = "Exact match"
     else:
-        return {"passed": False, "details": "No record with this SHA-256"}
+        return sha256_match(None)
     if not sig_ok:
         return {"passed": False, "details": f"{match}, but the record's signature does not verify"}
-    return {"passed": True, "details": match}
+    return sha256_match(match)
 
 
 def _phash_check(rec: Record | None, phash: str | None, distance: int | None, sig_ok: bool,
@@ -82,20 +108,20 @@ def _phash_check(rec: Record | None, phash: str | None, distance: int | None, si
     if phash is None:
         return {"passed": False, "details": f"No perceptual hash: {reason}"}
     if missed:
-        return {"passed": False, "details": f"No record within distance {PHASH_THRESHOLD}"}
+        return phash_match(None)
     if distance is None:
         return {"passed": False, "details": "No record with a perceptual hash"}
     if distance > PHASH_THRESHOLD:
         return {"passed": False, "details": f"Distance {distance} (threshold {PHASH_THRESHOLD})"}
     if not sig_ok:
         return {"passed": False, "details": f"Distance {distance}, but the record's signature does not verify"}
-    return {"passed": True, "details": f"Distance {distance}"}
+    return phash_match(distance)
 
 
 def _chain_check(service: Service, rec: Record | None) -> dict:
     """The record's Merkle proof verified on chain against its anchored root."""
     if rec is None:
-        return {"passed": False, "details": "No matching record"}
+        return chain_match(None)
     current = service.store.record(rec.id)
     if current.blockchain_status != "anchored":
         return {"passed": False, "details": "Pending"}
@@ -107,4 +133,4 @@ def _chain_check(service: Service, rec: Record | None) -> dict:
     )
     if not ok:
         return {"passed": False, "details": f"Proof rejected by the registry on {batch.network}"}
-    return {"passed": True, "details": f"Anchored in block {batch.block_number}, proof verified on chain"}
+    return chain_match(batch.block_number)
