@@ -205,8 +205,8 @@ def test_a_hostile_context_reaches_the_webhook_unchanged(api, loop):
         response = api.globex.post("/v0/provenance/register", json={
             "originator_id": "9", "content_hash": _content_hash("webhook"), "context": context})
         assert response.status_code == 202, response.text
-        [got] = receiver.wait_until(lambda seen: len(seen) >= 1)
-        assert got.verified
+        # Stray retries of an earlier test's endpoint may reach a reused port: only this secret's count.
+        got, *_ = [r for r in receiver.wait_until(lambda seen: any(r.verified for r in seen)) if r.verified]
         assert _same(json.loads(got.body)["data"]["context"], context)
     finally:
         receiver.stop()

@@ -30,8 +30,9 @@ def test_a_registered_anchored_file_and_a_resized_copy_verify(api, loop):
         copy = api.acme.post("/api/v1/verify", files={"file": ("copy.jpg", smaller.getvalue(), "image/jpeg")}).json()
         assert copy["authentic"] is True and copy["confidence"] == 0.5 and copy["record_id"] == record_id
 
-        received = receiver.wait_until(lambda got: len(got) >= 2)
-        assert all(r.verified and r.event_type == "content.verified" for r in received)
+        # Stray retries of an earlier test's endpoint may reach a reused port: only this secret's count.
+        received = [r for r in receiver.wait_until(lambda got: sum(r.verified for r in got) >= 2) if r.verified]
+        assert all(r.event_type == "content.verified" for r in received)
         assert [json.loads(r.body)["data"] for r in received] == [result, copy]
     finally:
         receiver.stop()
