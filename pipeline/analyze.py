@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pipeline.digest import Digest, IngestError, hash_file
 from pipeline.fingerprint import Fingerprint, fingerprint
 from pipeline.ingest import Caps
+from pipeline.marking import read_file
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Analysis:
 
     digest: Digest
     fingerprint: Fingerprint
+    mark: bytes | None = None  # the watermark payload read from an image, when verifying
 
     @classmethod
     def of_content_hash(cls, blake3: str) -> Analysis:
@@ -30,8 +32,9 @@ class Analysis:
                                origin_type="other", mime="application/octet-stream", width=None, height=None))
 
 
-def analyze_file(path: str, cap_image: int, cap_other: int) -> Analysis:
-    """Fingerprint and hash one non-empty file (image cap for images, other cap otherwise); raise IngestError naming the file on any problem."""
+def analyze_file(path: str, cap_image: int, cap_other: int, read_mark: bool = False) -> Analysis:
+    """Fingerprint and hash one non-empty file (image cap for images, other cap otherwise), and read its watermark
+    payload if asked (images only); raise IngestError naming the file on any problem."""
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
@@ -44,7 +47,9 @@ def analyze_file(path: str, cap_image: int, cap_other: int) -> Analysis:
         if size > early:
             raise IngestError(path, f"file is {size} bytes, over the cap of {early} bytes")
         looks = fingerprint(path)
-        return Analysis(hash_file(path, Caps(cap_image, cap_other).limit_for(looks.mime, path)), looks)
+        digest = hash_file(path, Caps(cap_image, cap_other).limit_for(looks.mime, path))
+        mark = read_file(path) if read_mark and looks.perceptual_hash is not None else None
+        return Analysis(digest, looks, mark)
     except IngestError:
         raise
     except OSError as exc:

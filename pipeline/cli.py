@@ -59,6 +59,7 @@ MaxImageMb = Annotated[float, typer.Option("--max-image-mb", min=0.0, help="Size
 MaxOtherMb = Annotated[float, typer.Option("--max-other-mb", min=0.0, help="Size cap for other files (Tectra: 500).")]
 Dialects = Annotated[Optional[list[str]], typer.Option("--dialect", help="tectra or royal, for the --endpoint at the same position (one applies to all).")]
 AllowPrivate = Annotated[bool, typer.Option("--allow-private", help="Let URL downloads reach loopback, private and link-local addresses.")]
+Watermark = Annotated[bool, typer.Option("--watermark/--no-watermark", help="Write a watermarked copy of each registered image to marked/ in the data directory.")]
 EventFilters = Annotated[Optional[list[str]], typer.Option("--events", help="Comma-separated event filter of the --endpoint at the same position.")]
 
 
@@ -156,6 +157,8 @@ def print_report(report: RunReport, as_json: bool) -> None:
                            for r in report.registered],
             "already_registered": [{"record_id": r.id, "file": r.original_filename} for r in report.known],
             "errors": report.errors,
+            "watermarked": [{"record_id": record_id, "path": copy.path, "sha256": copy.sha256, "psnr": copy.psnr}
+                            for record_id, copy in report.marked.items()],
             "batches": [{"batch_id": b.id, "merkle_root": b.merkle_root, "leaf_count": b.leaf_count,
                          "tx_hash": b.tx_hash, "block_number": b.block_number} for b in report.batches],
             "notes": report.notes,
@@ -170,6 +173,9 @@ def print_report(report: RunReport, as_json: bool) -> None:
     table.add_row("registered", str(len(report.registered)))
     table.add_row("already registered", str(len(report.known)))
     table.add_row("refused", str(len(report.errors)))
+    if report.marked:
+        folder = Path(next(iter(report.marked.values())).path).parent.parent
+        table.add_row("watermarked", f"{len(report.marked)} copies in {folder}")
     table.add_row("batches anchored", str(len(report.batches)))
     for b in report.batches:
         table.add_row(f"  batch {b.id[:8]}", f"{b.leaf_count} leaves, tx {b.tx_hash} (block {b.block_number})")
@@ -199,6 +205,7 @@ def run(
     block_time: BlockTime = None,
     nft: MintNfts = True,
     allow_private: AllowPrivate = False,
+    watermark: Watermark = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
     as_json: AsJson = False,
@@ -206,7 +213,7 @@ def run(
     """Register media and deliver every event it causes; exit 0 when all was delivered."""
     ctx_obj = parse_context(context)
     eps = command_endpoints(endpoint, secret, events, dialect)
-    service = open_service(data_dir, db, **pipeline_options(
+    service = open_service(data_dir, db, watermark=watermark, **pipeline_options(
         batch_size, batch_interval, max_image_mb, max_other_mb, time_scale, chain, rpc_url, private_key,
         confirmations, block_time, nft, allow_private))
     try:
@@ -493,12 +500,14 @@ def demo(
     private_key: PrivateKey = None,
     confirmations: Confirmations = 1,
     block_time: BlockTime = None,
+    watermark: Watermark = True,
 ) -> None:
     """Run the pipeline over the sample media, delivering to a built-in receiver (embedded chain by default)."""
     from .demo import run_demo
 
     spec = chain_spec(chain, rpc_url, private_key, block_time, confirmations)
-    raise typer.Exit(run_demo(out, err, data_dir=data_dir, media=media, chain=spec, confirmations=confirmations))
+    raise typer.Exit(run_demo(out, err, data_dir=data_dir, media=media, chain=spec, confirmations=confirmations,
+                              watermark=watermark))
 
 
 apikey_app = typer.Typer(no_args_is_help=True, help="API keys of `provsim serve`.")

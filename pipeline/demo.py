@@ -6,6 +6,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
@@ -26,7 +27,7 @@ SAMPLE_MEDIA = Path(__file__).resolve().parent.parent / "sample_media"
 
 
 def run_demo(out: Console, err: Console, data_dir: Path | None = None, media: Path | None = None,
-             chain: ChainSpec | None = None, confirmations: int = 1) -> int:
+             chain: ChainSpec | None = None, confirmations: int = 1, watermark: bool = True) -> int:
     """Run the demo; returns the exit status (non-zero if an event failed, was lost or did not verify)."""
     media = media or SAMPLE_MEDIA
     if not media.is_dir():
@@ -34,7 +35,8 @@ def run_demo(out: Console, err: Console, data_dir: Path | None = None, media: Pa
         return 2
     with tempfile.TemporaryDirectory(prefix="provsim-demo-") as tmp:
         settings = Settings(data_dir=data_dir or Path(tmp), batch_size=4, batch_interval=1.0,
-                            chain=chain or ChainSpec(), confirmations=confirmations, allow_private=True)
+                            chain=chain or ChainSpec(), confirmations=confirmations, allow_private=True,
+                            watermark=watermark)
         service = Service(settings)
         try:
             _ = service.chain
@@ -84,8 +86,11 @@ async def _demo(service: Service, media: Path, out: Console, err: Console) -> in
     with RunProgress(err) as progress:
         report = await run_pipeline(service, originals, on_item=progress.item, on_total=progress.total,
                                     on_note=lambda line: err.print(f"  chain: {line}", highlight=False))
-    # The copies match their original perceptually; one original shows an exact match as well.
+    # The copies match their original perceptually; one original shows an exact match as well; with the
+    # watermark stage, one marked copy does too, and a shrunk, re-compressed copy of it carries its payload.
     to_verify = copies + [Path(r.source) for r in report.registered if r.perceptual_hash][:1]
+    for marked in list(report.marked.values())[:1]:
+        to_verify += [Path(marked.path), _shared_copy(Path(marked.path), service.settings.data_dir / "shared")]
     checks = [(p, verify_file(service, p)) for p in to_verify]
     for _, data in checks:
         service.emit_verified(data)
@@ -161,8 +166,20 @@ def _summarise(out: Console, service: Service, report: RunReport, checks, listen
     return 0 if ok else 1
 
 
+def _shared_copy(marked: Path, folder: Path) -> Path:
+    """A copy of a marked image as it might be passed around: half the size, re-compressed at JPEG quality 75."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / f"{marked.stem}.half.q75.jpg"
+    with Image.open(marked) as image:
+        image.convert("RGB").resize((image.width // 2, image.height // 2), Image.Resampling.LANCZOS).save(
+            dest, "JPEG", quality=75)
+    return dest
+
+
 def _label(name: str, check: dict) -> str:
-    """A passed check in a few words: 'sha256', 'phash (0)', 'chain'."""
+    """A passed check in a few words: 'sha256', 'phash (0)', 'watermark (1/128)', 'chain'."""
     if name == "perceptual_hash":
         return f"phash ({check['details'].removeprefix('Distance ')})"
+    if name == "watermark":
+        return f"watermark ({check['details'].split('(')[1].split(')')[0]})"
     return {"blockchain": "chain"}.get(name, name)

@@ -1,4 +1,4 @@
-"""One run of the pipeline: ingest, fingerprint, sign, batch, anchor and deliver, concurrently."""
+"""One run of the pipeline: ingest, fingerprint, sign, watermark, batch, anchor and deliver, concurrently."""
 from __future__ import annotations
 
 import asyncio
@@ -16,6 +16,7 @@ from emitter.clock import Clock
 from emitter.engine import DeliveryEngine
 from emitter.sender import AiohttpSender, Sender
 
+from . import marking, watermark
 from .analyze import Analysis, analyze_files
 from .batcher import Batcher
 from .digest import IngestError
@@ -42,6 +43,7 @@ class RunReport:
     event_ids: list[str] = field(default_factory=list)
     deliveries: dict = field(default_factory=dict)
     storage_error: str | None = None  # the database refused a write and the run stopped (also in errors)
+    marked: dict[str, marking.MarkedCopy] = field(default_factory=dict)  # watermarked copies written, by record id
 
     @property
     def exit_code(self) -> int:
@@ -76,6 +78,7 @@ class _Run:
         self.batch_ids: dict[str, None] = {}  # anchored in this run, in order
         self.batcher = Batcher(settings.batch_size, settings.batch_interval, self._close_batch)
         self.slots = asyncio.Semaphore(settings.workers * 2)
+        self.marking: list[asyncio.Task] = []
 
     def _close_batch(self, record_ids: list[str]) -> None:
         """Store the closed batch; the chain worker picks it up (on a storage error the next run batches them)."""
@@ -142,11 +145,12 @@ class _Run:
             results = await asyncio.get_running_loop().run_in_executor(
                 self.pool, analyze_files, [i.location for i in chunk], caps.image, caps.other
             )
-        self._register(list(zip(chunk, results)))
+        self._register([(item, result, item.location) for item, result in zip(chunk, results)])
 
     async def _url(self, item: SourceItem) -> None:
         """Download (hashing as it streams), fingerprint in a worker, then register."""
         settings = self.service.settings
+        path = None
         async with self.slots:
             if self.report.storage_error:
                 return
@@ -164,28 +168,31 @@ class _Run:
                 result = exc
             except Exception as exc:  # bad input must never take the run down
                 result = IngestError(item.display_name, f"{type(exc).__name__}: {exc}")
-        self._register([(item, result)])
+        self._register([(item, result, str(path))])
 
-    def _register(self, pairs: list[tuple[SourceItem, Analysis | IngestError]]) -> None:
-        """Register the analysed items of one chunk in one transaction; report the refused ones."""
-        good = [(item, a) for item, a in pairs if isinstance(a, Analysis)]
-        for _, refused in (p for p in pairs if not isinstance(p[1], Analysis)):
+    def _register(self, analysed: list[tuple[SourceItem, Analysis | IngestError, str]]) -> None:
+        """Register the analysed items (item, analysis, local file) of one chunk in one transaction; report the
+        refused ones; then start the watermark stage on them."""
+        good = [(item, a, local) for item, a, local in analysed if isinstance(a, Analysis)]
+        for _, refused, _ in (p for p in analysed if not isinstance(p[1], Analysis)):
             self._refuse(str(refused))
         if not good or self.report.storage_error:
             return
         try:
             results = self.service.register_many(
-                [(a, item.location, Path(item.display_name).name) for item, a in good],
+                [(a, item.location, Path(item.display_name).name) for item, a, _ in good],
                 self.origin_type, self.context,
             )
         except sqlite3.Error as exc:  # disk full, read-only: one line, and the run stops taking items
             self._storage_failed(exc)
             return
         except Exception as exc:  # anything else about these items: name every item, go on
-            for item, _ in good:
+            for item, _, _ in good:
                 self._refuse(f"{item.display_name}: not registered: {type(exc).__name__}: {exc}")
             return
-        for rec, event_id in results:
+        for (item, _, local), (rec, event_id) in zip(good, results):
+            if self.service.settings.watermark and self.service.needs_mark(rec):
+                self.marking.append(asyncio.create_task(self._mark(rec, local, item.display_name)))
             if event_id is None:
                 self.report.known.append(rec)
                 self.on_item("known", rec.original_filename)
@@ -195,6 +202,25 @@ class _Run:
             self.batcher.add(rec.id)
             self.on_item("registered", rec.original_filename)
         self.engine.notify()
+
+    async def _mark(self, rec: Record, local: str, label: str) -> None:
+        """Write a registered image's watermarked copy in a worker and keep it; a failure is one line, the record stands."""
+        dest = str(self.service.settings.marked_dir / marking.copy_name(rec.id, rec.original_filename, rec.mime))
+        async with self.slots:
+            if self.report.storage_error:
+                return
+            try:
+                copy = await asyncio.get_running_loop().run_in_executor(
+                    self.pool, marking.mark_file, local, dest, watermark.payload_of(rec.signature_hex))
+            except IngestError as exc:
+                self._refuse(f"{label}: {exc.cause}")
+                return
+        try:
+            self.service.record_marked(rec, copy)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc)
+            return
+        self.report.marked[rec.id] = copy
 
     def _refuse(self, message: str) -> None:
         """Count one refused item with its one-line reason."""
@@ -235,6 +261,7 @@ async def run_pipeline(
         await run.feed(items)
         run.batcher.flush()  # the input has ended: no later leaf can join the open batch
         inputs_done.set()
+        await asyncio.gather(*run.marking)
         await chain_task
         producers_done.set()
         await engine_task

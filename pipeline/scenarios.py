@@ -14,7 +14,7 @@ from .chain import AnchorReceipt
 from .event_schemas import DIALECT_OF
 from .store import Store
 from .synthetic import EventStream, events
-from .verify import chain_match, no_watermark, phash_match, score, sha256_match
+from .verify import chain_match, phash_match, score, sha256_match, watermark_match
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _tampered(stream: EventStream) -> list[Event]:
     """content.signed and batch.anchored of an item, then the verification of an altered copy: not authentic."""
     signed, anchored, _ = _lifecycle(stream, 3)
     checks = {
-        "watermark": no_watermark(), "sha256": sha256_match(None),
+        "watermark": watermark_match(None), "sha256": sha256_match(None),
         "perceptual_hash": phash_match(None), "blockchain": chain_match(None),
     }
     authentic, confidence = score(checks)

@@ -10,17 +10,19 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 
 from emitter import outbox
 from emitter.clock import iso_utc
 from emitter.endpoint import Endpoint
 from emitter.event import Event
 
-from . import royal_events, tectra_events
+from . import royal_events, tectra_events, watermark
 from .analyze import Analysis, die_with
 from .chain import AnchorReceipt, Chain, MintReceipt, SentTx
 from .connect import connected
 from .journal import StoreJournal
+from .marking import MarkedCopy
 from .merkle import MerkleTree
 from .records import Batch, ChainTx, Party, Record, Signer as SignerRecord
 from .settings import Settings
@@ -131,7 +133,7 @@ class Service:
         """Worker processes for hashing and perceptual hashing, started on first use and kept."""
         if self._pool is None:
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["pipeline.analyze"])
+            ctx.set_forkserver_preload(["pipeline.analyze", "pipeline.marking"])
             self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=ctx,
                                              initializer=die_with, initargs=(os.getpid(),))
             for _ in range(self.settings.workers):
@@ -331,6 +333,20 @@ class Service:
             if tx.kind == "anchor":
                 self.store.set_batch_status(conn, tx.batch_id, "closed")
 
+    def needs_mark(self, rec: Record) -> bool:
+        """Whether the watermark stage should write this record's marked copy: an image, not marked yet (or the
+        copy has gone missing)."""
+        if rec.perceptual_hash is None:
+            return False
+        marked = self.store.watermark(rec.id)
+        return marked is None or not Path(marked["path"]).is_file()
+
+    def record_marked(self, rec: Record, copy: MarkedCopy) -> None:
+        """Keep a record's marked copy: its payload becomes findable, and its SHA-256 matches the record."""
+        with self.store.transaction() as conn:
+            self.store.save_watermark(conn, rec.id, watermark.payload_of(rec.signature_hex), copy.path,
+                                      copy.sha256, copy.size, copy.psnr)
+
     def needs_nft(self, record_id: str) -> bool:
         """Whether a record has no NFT, or only one from a mint that left the chain (removed) or never got on it."""
         nft = self.store.nft(record_id)
@@ -384,6 +400,7 @@ class Service:
             "batch": None if batch is None else {"batch_id": batch.id, "merkle_root": batch.merkle_root,
                                                  "leaf_count": batch.leaf_count, "status": batch.status},
             "anchor": anchor, "proof": self.proof(rec.id), "nft": self.store.nft(rec.id),
+            "watermark": self.store.watermark(rec.id),
         }
 
     def close(self) -> None:

@@ -32,6 +32,12 @@ class Settings:
     registrar: Party = Party("1", "provsim")
     originator_address: str | None = None
     allow_private: bool = False  # downloads may reach loopback, private and link-local addresses
+    watermark: bool = False  # write a watermarked copy of every registered image
+
+    @property
+    def marked_dir(self) -> Path:
+        """Where the watermarked copies are written: marked/ in the data directory."""
+        return self.data_dir / "marked"
 
     @property
     def db(self) -> Path:

@@ -55,6 +55,21 @@ CREATE TABLE IF NOT EXISTS phash_chunks (
   phash INTEGER NOT NULL,
   PRIMARY KEY (chunk, value, seq, record_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS watermarks (
+  record_id TEXT PRIMARY KEY REFERENCES records(id),
+  payload TEXT NOT NULL,
+  path TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  psnr REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS watermarks_sha256 ON watermarks(sha256);
+CREATE TABLE IF NOT EXISTS payload_chunks (
+  chunk INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  record_id TEXT NOT NULL REFERENCES records(id),
+  PRIMARY KEY (chunk, value, record_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (
   id TEXT PRIMARY KEY,
   merkle_root TEXT NOT NULL,
@@ -112,6 +127,10 @@ _RECORD_COLUMNS = (
 PHASH_CHUNK_BITS = (13, 13, 13, 13, 12)
 _PHASH_CHUNK_SHIFTS = tuple(sum(PHASH_CHUNK_BITS[:i]) for i in range(len(PHASH_CHUNK_BITS)))
 _PHASH_MASK = (1 << 64) - 1
+
+# The 128-bit watermark payloads in 7 chunks (19, 19 and five of 18 bits): a payload read back with at most 6 bit
+# errors matches its record's exactly in at least one chunk, so a lookup reads the records sharing a chunk value.
+PAYLOAD_CHUNK_BITS = (19, 19, 18, 18, 18, 18, 18)
 
 # The records table before tenants: its rows move to the current table (all the operator's, tenant '').
 _RECORDS_BEFORE_TENANTS = _RECORD_COLUMNS.removesuffix(", tenant") + ", seq"
@@ -179,13 +198,16 @@ class Store:
         ).fetchone()
         return _record(row) if row else None
 
-    def record_by_content(self, sha256: str | None, blake3: str) -> Record | None:
-        """The first record of this content, by any signer and tenant: its SHA-256, else its BLAKE3; or None."""
-        for column, value in (("sha256", sha256), ("blake3", blake3)):
-            row = self.conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE {column} = ? ORDER BY seq LIMIT 1",
+    def record_by_content(self, sha256: str | None, blake3: str) -> tuple[Record, str] | None:
+        """The first record of this content, by any signer and tenant, and how it matched: "sha256", "blake3" or
+        "marked" (the SHA-256 of its watermarked copy); or None."""
+        for how, value, where in (("sha256", sha256, "sha256 = ?"),
+                                  ("marked", sha256, "id IN (SELECT record_id FROM watermarks WHERE sha256 = ?)"),
+                                  ("blake3", blake3, "blake3 = ?")):
+            row = self.conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE {where} ORDER BY seq LIMIT 1",
                                     (value,)).fetchone() if value is not None else None
             if row is not None:
-                return _record(row)
+                return _record(row), how
         return None
 
     def registration(self, sha256: str | None, blake3: str, key_id: str, tenant: str | None) -> Record | None:
@@ -212,6 +234,38 @@ class Store:
             if distance <= max_distance and (best is None or (distance, seq) < best[:2]):
                 best = (distance, seq, record_id)
         return None if best is None else (best[2], best[0])
+
+    def save_watermark(self, conn: sqlite3.Connection, record_id: str, payload: bytes, path: str, sha256: str,
+                       size: int, psnr: float) -> None:
+        """Keep a record's marked copy and index its payload (inside the caller's transaction; a re-mark replaces)."""
+        conn.execute("INSERT OR REPLACE INTO watermarks (record_id, payload, path, sha256, size, psnr)"
+                     " VALUES (?, ?, ?, ?, ?, ?)", (record_id, payload.hex(), path, sha256, size, psnr))
+        conn.executemany("INSERT OR IGNORE INTO payload_chunks (chunk, value, record_id) VALUES (?, ?, ?)",
+                         [(chunk, part, record_id) for chunk, part in enumerate(_payload_chunks(payload))])
+
+    def watermark(self, record_id: str) -> dict | None:
+        """A record's marked copy: payload (hex), path, sha256, size and psnr; or None if it has none."""
+        row = self.conn.execute("SELECT payload, path, sha256, size, psnr FROM watermarks WHERE record_id = ?",
+                                (record_id,)).fetchone()
+        return None if row is None else dict(zip(("payload", "path", "sha256", "size", "psnr"), row))
+
+    def record_by_payload(self, payload: bytes, max_errors: int) -> tuple[str, int] | None:
+        """(record id, bit errors) of the marked record whose payload is nearest this one within max_errors
+        (at most len(PAYLOAD_CHUNK_BITS) - 1; the earliest on a tie), or None."""
+        parts = _payload_chunks(payload)
+        query = " UNION ".join(["SELECT record_id FROM payload_chunks WHERE chunk = ? AND value = ?"] * len(parts))
+        candidates = [row[0] for row in self.conn.execute(query, [v for pair in enumerate(parts) for v in pair])]
+        if not candidates:
+            return None
+        rows = self.conn.execute(
+            "SELECT w.record_id, w.payload FROM watermarks w JOIN records r ON r.id = w.record_id"
+            f" WHERE w.record_id IN ({', '.join('?' * len(candidates))}) ORDER BY r.seq", candidates)
+        value, best = int.from_bytes(payload, "big"), None
+        for record_id, other in rows:
+            errors = (value ^ int(other, 16)).bit_count()
+            if errors <= max_errors and (best is None or errors < best[1]):
+                best = (record_id, errors)
+        return best
 
     def has_phash(self) -> bool:
         """Whether any record has a perceptual hash."""
@@ -425,6 +479,15 @@ def _flip_masks(bits: int, radius: int) -> tuple[int, ...]:
 def _phash_chunks(value: int) -> list[int]:
     """The chunk values of a 64-bit pHash, in chunk order."""
     return [(value >> shift) & ((1 << bits) - 1) for shift, bits in zip(_PHASH_CHUNK_SHIFTS, PHASH_CHUNK_BITS)]
+
+
+def _payload_chunks(payload: bytes) -> list[int]:
+    """The chunk values of a 128-bit payload, most significant bits first."""
+    value, parts, left = int.from_bytes(payload, "big"), [], len(payload) * 8
+    for bits in PAYLOAD_CHUNK_BITS:
+        left -= bits
+        parts.append((value >> left) & ((1 << bits) - 1))
+    return parts
 
 
 def _index_phashes(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, str]]) -> None:

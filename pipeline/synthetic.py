@@ -31,7 +31,7 @@ from .merkle import MerkleTree
 from .records import Batch, Party, Record, Signer as SignerRecord
 from .settings import DEFAULT_SIGNER
 from .signing import Signer, signing_message
-from .verify import chain_match, no_watermark, phash_match, score, sha256_match
+from .verify import chain_match, phash_match, score, sha256_match, watermark_match
 
 DIALECT_EVENTS = {"tectra": tectra_events.TECTRA_EVENTS, "royal": royal_events.ROYAL_EVENTS}
 CHAIN_ID = 31337
@@ -45,6 +45,7 @@ POOL_SIZE = 8
 PICTURE_SIZE = (160, 120)
 EXACT_COPY_SHARE = 0.6  # verifications of the registered bytes; the rest are resized or recompressed copies
 NEAR_COPY_DISTANCES = (0, 1, 1, 2, 2, 3, 4, 6)  # pHash distances of such copies, as bench_fingerprint measured
+NEAR_COPY_BIT_ERRORS = (0, 0, 0, 0, 0, 1, 2)  # watermark payload bit errors of such copies, as bench_watermark measured
 ANCHOR_GAS = 69_000
 MINT_GAS_PER_TOKEN = 50_600
 TAG_KEYWORD = b"provsim-record"
@@ -334,7 +335,7 @@ class _TectraStream(EventStream):
         exact = self.rng.random() < EXACT_COPY_SHARE
         distance = 0 if exact else self.rng.choice(NEAR_COPY_DISTANCES)
         checks = {
-            "watermark": no_watermark(),
+            "watermark": watermark_match(0 if exact else self.rng.choice(NEAR_COPY_BIT_ERRORS)),
             "sha256": sha256_match("Exact match" if exact else None),
             "perceptual_hash": phash_match(distance),
             "blockchain": chain_match(batch.block_number),

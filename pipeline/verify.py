@@ -10,6 +10,7 @@ from .merkle import LEAF_TYPES, leaf_hash
 from .records import Record
 from .service import Service
 from .signing import verify_signature
+from .watermark import MATCH_BIT_ERRORS, PAYLOAD_BITS
 
 CHECKS = ("watermark", "sha256", "perceptual_hash", "blockchain")
 AUTHENTIC_AT = 2  # of 4 checks passed
@@ -26,6 +27,12 @@ def signature_valid(rec: Record) -> bool:
     return verify_signature(rec.signer.public_key_hex, rec.signed_message(), bytes.fromhex(rec.signature_hex))
 
 
+def nearest_by_payload(service: Service, payload: bytes | None) -> tuple[Record, int] | None:
+    """The marked record whose watermark payload this is (within MATCH_BIT_ERRORS bits), and the bit errors."""
+    found = None if payload is None else service.store.record_by_payload(payload, MATCH_BIT_ERRORS)
+    return None if found is None else (service.store.record(found[0]), found[1])
+
+
 def nearest_by_phash(service: Service, phash: str) -> tuple[str | None, int | None]:
     """The record whose perceptual hash is closest to this one within the threshold, and the distance; else Nones."""
     return service.store.nearest_phash(phash, PHASH_THRESHOLD) or (None, None)
@@ -34,12 +41,15 @@ def nearest_by_phash(service: Service, phash: str) -> tuple[str | None, int | No
 def verify_file(service: Service, path: Path) -> dict:
     """Run the checks on one file and return the `content.verified` data."""
     caps = service.settings.caps
-    return verify_analysis(service, analyze_file(str(path), caps.image, caps.other))
+    return verify_analysis(service, analyze_file(str(path), caps.image, caps.other, read_mark=True))
 
 
-def no_watermark() -> dict:
-    """The watermark check while no watermark stage runs."""
-    return {"passed": False, "details": "No watermark stage ran"}
+def watermark_match(bit_errors: int | None) -> dict:
+    """The watermark check: passed with the payload's bit errors, or failed when no record's payload is near."""
+    if bit_errors is None:
+        return {"passed": False, "details": f"No payload matched (none within {MATCH_BIT_ERRORS} of {PAYLOAD_BITS} bits)"}
+    return {"passed": True, "details": f"Payload matched, bit error rate {bit_errors / PAYLOAD_BITS:.1%}"
+                                       f" ({bit_errors}/{PAYLOAD_BITS})"}
 
 
 def sha256_match(match: str | None) -> dict:
@@ -66,7 +76,9 @@ def chain_match(block_number: int | None) -> dict:
 def verify_analysis(service: Service, analysis: Analysis) -> dict:
     """Run the checks on an analysed file (hashed and fingerprinted already) and return the `content.verified` data."""
     phash = analysis.fingerprint.perceptual_hash
-    rec = service.store.record_by_content(analysis.digest.sha256, analysis.digest.blake3)
+    exact = service.store.record_by_content(analysis.digest.sha256, analysis.digest.blake3)
+    marked = nearest_by_payload(service, analysis.mark)
+    rec, how = exact or (marked[0] if marked else None, None)  # an exact match, else the watermark's record
     distance, missed = None, False
     if rec is not None and phash and rec.perceptual_hash:
         distance = phash_distance(phash, rec.perceptual_hash)
@@ -78,8 +90,8 @@ def verify_analysis(service: Service, analysis: Analysis) -> dict:
             missed = service.store.has_phash()
     sig_ok = rec is not None and signature_valid(rec)
     checks = {
-        "watermark": no_watermark(),
-        "sha256": _sha256_check(rec, analysis, sig_ok),
+        "watermark": _watermark_check(analysis, marked, rec),
+        "sha256": _sha256_check(rec, how, sig_ok),
         "perceptual_hash": _phash_check(rec, phash, distance, sig_ok, analysis.fingerprint.reason, missed),
         "blockchain": _chain_check(service, rec),
     }
@@ -88,15 +100,32 @@ def verify_analysis(service: Service, analysis: Analysis) -> dict:
     return tectra_events.content_verified(authentic, confidence, rec.id if rec else None, checks, signer)
 
 
-def _sha256_check(rec: Record | None, analysis: Analysis, sig_ok: bool) -> dict:
-    """Exact content match (by SHA-256, or BLAKE3 for a record registered by hash alone), signature verified."""
-    digest = analysis.digest
-    if rec is not None and rec.sha256 is None and rec.blake3 == digest.blake3:
-        match = "Exact match (BLAKE3: registered by content hash)"
-    elif rec is not None and rec.sha256 == digest.sha256:
-        match = "Exact match"
-    else:
+def _watermark_check(analysis: Analysis, marked: tuple[Record, int] | None, rec: Record | None) -> dict:
+    """A watermark payload read from the file that leads to a record whose signature verifies."""
+    if analysis.mark is None:
+        reason = analysis.fingerprint.reason or "no image to read"
+        return {"passed": False, "details": f"No watermark read: {reason}"}
+    if marked is None:
+        return watermark_match(None)
+    owner, errors = marked
+    if not signature_valid(owner):
+        return {"passed": False, "details": "Payload matched, but the record's signature does not verify"}
+    check = watermark_match(errors)
+    if rec is not None and owner.id != rec.id:
+        check["details"] += f", record {owner.id}"
+    return check
+
+
+_EXACT = {"sha256": "Exact match", "marked": "Exact match (watermarked copy)",
+          "blake3": "Exact match (BLAKE3: registered by content hash)"}
+
+
+def _sha256_check(rec: Record | None, how: str | None, sig_ok: bool) -> dict:
+    """Exact content match (the original's SHA-256, its marked copy's, or BLAKE3 for a record registered by hash
+    alone), signature verified."""
+    if how is None:
         return sha256_match(None)
+    match = _EXACT[how]
     if not sig_ok:
         return {"passed": False, "details": f"{match}, but the record's signature does not verify"}
     return sha256_match(match)

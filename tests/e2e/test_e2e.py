@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from e2e_support import provsim
+from e2e_support import make_images, provsim
 from seed_receiver import SeedReceiver
 from shapes import schema_errors, shape_errors
 
@@ -43,21 +43,29 @@ def test_run_delivers_every_event_verified_with_the_seed_logic(tmp_path: Path, m
         assert ev["network"] == "embedded" and ev["block_number"] >= 1
 
 
-def test_verify_after_restart_checks_the_proof_on_the_replayed_chain(tmp_path: Path, media: Path):
-    data = tmp_path / "state"
-    provsim("run", str(media), "--batch-size", "4", "--data-dir", str(data))
+def test_verify_after_restart_checks_the_proof_on_the_replayed_chain(tmp_path: Path):
+    data, media = tmp_path / "state", tmp_path / "media"
+    make_images(media, 5, size=(256, 192))  # large enough to carry a watermark
+    provsim("run", str(media), "--batch-size", "4", "--watermark", "--data-dir", str(data))
+    marked = next((data / "marked").glob("*/img_0003.marked.jpg"))
     with SeedReceiver(SECRET) as rx:
-        proc = provsim("verify", str(media / "img_0003.jpg"), "--endpoint", rx.url, "--secret", SECRET,
+        proc = provsim("verify", str(media / "img_0003.jpg"), str(marked), "--endpoint", rx.url, "--secret", SECRET,
                        "--data-dir", str(data), "--json")
-        result = json.loads(proc.stdout)
-        [delivery] = rx.events("content.verified")
-    assert result["authentic"] is True and result["confidence"] == 0.75
-    assert result["checks"]["sha256"] == {"passed": True, "details": "Exact match"}
-    assert result["checks"]["perceptual_hash"] == {"passed": True, "details": "Distance 0"}
-    assert result["checks"]["blockchain"]["passed"] is True
-    assert result["checks"]["watermark"] == {"passed": False, "details": "No watermark stage ran"}
-    assert shape_errors(delivery.event) == []
-    assert delivery.event["data"]["record_id"] == result["record_id"]
+        original, copy = json.loads(proc.stdout)
+        deliveries = rx.events("content.verified")
+    assert original["authentic"] is True and original["confidence"] == 0.75
+    assert original["checks"]["sha256"] == {"passed": True, "details": "Exact match"}
+    assert original["checks"]["perceptual_hash"] == {"passed": True, "details": "Distance 0"}
+    assert original["checks"]["blockchain"]["passed"] is True
+    assert original["checks"]["watermark"] == {"passed": False,
+                                               "details": "No payload matched (none within 6 of 128 bits)"}
+    # The marked copy: its payload leads to the same record, and its own SHA-256 is an exact match too.
+    assert copy["record_id"] == original["record_id"] and copy["confidence"] == 1.0
+    assert copy["checks"]["watermark"] == {"passed": True, "details": "Payload matched, bit error rate 0.0% (0/128)"}
+    assert copy["checks"]["sha256"] == {"passed": True, "details": "Exact match (watermarked copy)"}
+    assert [shape_errors(d.event) for d in deliveries] == [[], []]
+    assert [d.event["data"] for d in deliveries] == [
+        {k: v for k, v in r.items() if k != "file"} for r in (original, copy)]
 
 
 def test_proof_command_prints_the_oz_shape(tmp_path: Path, media: Path):

@@ -71,7 +71,7 @@ def test_unknown_content_is_not_authentic(service: Service):
     assert result == {
         "authentic": False, "confidence": 0.0, "record_id": None, "signer": None,
         "checks": {
-            "watermark": {"passed": False, "details": "No watermark stage ran"},
+            "watermark": {"passed": False, "details": "No payload matched (none within 6 of 128 bits)"},
             "sha256": {"passed": False, "details": "No record with this SHA-256"},
             "perceptual_hash": {"passed": False, "details": "No record with a perceptual hash"},
             "blockchain": {"passed": False, "details": "No matching record"},
