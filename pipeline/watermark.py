@@ -118,9 +118,12 @@ def embed_luma(luma: np.ndarray, payload: bytes, rounds: int = 3) -> np.ndarray:
 MIN_PSNR = 40.0  # a marked image whose changes would cost more is marked more faintly, to exactly this PSNR
 
 
+GREY_MODES = ("L", "LA", "I", "I;16", "F")
+
+
 def luma_of(image: Image.Image) -> np.ndarray:
     """The image's luma (ITU-R 601 weights, as JPEG's Y) as a float array."""
-    if image.mode in ("L", "LA", "I", "I;16", "F"):
+    if image.mode in GREY_MODES:
         return np.asarray(image.getchannel(0).convert("F"), dtype=np.float64)
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
@@ -128,8 +131,7 @@ def luma_of(image: Image.Image) -> np.ndarray:
 
 def embed(image: Image.Image, payload: bytes) -> Image.Image:
     """A marked copy of the image (8-bit grey or RGB, alpha kept): its luma moved equally in every colour channel."""
-    grey = image.mode in ("L", "LA", "I", "I;16", "F")
-    alpha = image.getchannel("A") if "A" in image.getbands() or "transparency" in image.info else None
+    grey = image.mode in GREY_MODES
     base = image.convert("L" if grey else "RGB")
     pixels = np.asarray(base, dtype=np.float64)
     luma = luma_of(base)
@@ -140,8 +142,8 @@ def embed(image: Image.Image, payload: bytes) -> Image.Image:
     if mse > _mse_at(MIN_PSNR):
         delta = delta * np.sqrt(_mse_at(MIN_PSNR) / mse)
     marked = Image.fromarray(np.clip(np.rint(pixels + delta), 0, 255).astype(np.uint8), base.mode)
-    if alpha is not None:
-        marked.putalpha(image.convert("RGBA").getchannel("A") if "A" not in image.getbands() else alpha)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        marked.putalpha(image.convert("RGBA").getchannel("A"))
     return marked
 
 
