@@ -150,7 +150,7 @@ class _Run:
     async def _url(self, item: SourceItem) -> None:
         """Download (hashing as it streams), fingerprint in a worker, then register."""
         settings = self.service.settings
-        path = None
+        path: Path | None = None
         async with self.slots:
             if self.report.storage_error:
                 return
@@ -168,7 +168,7 @@ class _Run:
                 result = exc
             except Exception as exc:  # bad input must never take the run down
                 result = IngestError(item.display_name, f"{type(exc).__name__}: {exc}")
-        self._register([(item, result, str(path))])
+        self._register([(item, result, str(path) if path else "")])
 
     def _register(self, analysed: list[tuple[SourceItem, Analysis | IngestError, str]]) -> None:
         """Register the analysed items (item, analysis, local file) of one chunk in one transaction; report the
