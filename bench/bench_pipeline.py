@@ -6,6 +6,7 @@ count: the naive ceiling) and as the same bare work on every core at once (the l
 cores really give when all are busy). Then runs the real pipeline (store, signing, batching,
 anchoring on the embedded chain, outbox, and delivery to `provsim listen` in its own process) over
 the same files with the chain and workers warm, and prints items/s against both (goal: 0.8).
+A last run with the watermark stage on (a marked copy per item) shows what that stage costs.
 """
 from __future__ import annotations
 
@@ -96,10 +97,11 @@ def listener(secret: str):
 
 
 async def pipeline_rate(paths: list[Path], url: str | None, secret: str, batch_size: int,
-                        mint: bool) -> tuple[float, float, dict]:
+                        mint: bool, watermark: bool = False) -> tuple[float, float, dict]:
     """Items/s of one full run over the files (fresh state; chain and workers warm), and main-process CPU ms/item."""
     with tempfile.TemporaryDirectory() as tmp:
-        service = Service(Settings(data_dir=Path(tmp), batch_size=batch_size, batch_interval=5.0, mint_nfts=mint))
+        service = Service(Settings(data_dir=Path(tmp), batch_size=batch_size, batch_interval=5.0, mint_nfts=mint,
+                                   watermark=watermark))
         if url:
             service.add_transient_endpoints([Endpoint.new(url, secret=secret, persistent=False)])
         _ = service.chain
@@ -112,6 +114,7 @@ async def pipeline_rate(paths: list[Path], url: str | None, secret: str, batch_s
         service.close()
     assert len(report.registered) == len(paths), report.errors[:3]
     assert not report.deliveries.get("failed"), report.deliveries
+    assert len(report.marked) == (len(paths) if watermark else 0), report.errors[:3]
     return len(paths) / elapsed, cpu * 1000 / len(paths), report.deliveries
 
 
@@ -121,6 +124,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--sample", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--watermark-items", type=int, default=200, help="items of the run with --watermark")
     args = ap.parse_args()
     paths = make_corpus(args.items, OUT / "photos_1024x768")
     cores = os.cpu_count() or 1
@@ -132,6 +136,8 @@ def main() -> None:
     with listener(secret) as url:
         full, full_cpu, deliveries = asyncio.run(pipeline_rate(paths, url, secret, args.batch_size, mint=False))
         nft, nft_cpu, _ = asyncio.run(pipeline_rate(paths, url, secret, args.batch_size, mint=True))
+    marked, marked_cpu, _ = asyncio.run(pipeline_rate(paths[:args.watermark_items], None, secret, args.batch_size,
+                                                      mint=False, watermark=True))
     print(f"items: {len(paths)} JPEGs 1024x768, {cores} cores, batch size {args.batch_size}")
     print(f"per-item decode + phash + SHA-256 + BLAKE3: {cost * 1000:.2f} ms on one core"
           f" -> {cores} x 1 core = {naive:.1f} items/s")
@@ -143,6 +149,8 @@ def main() -> None:
           f"   ({deliveries['delivered']} deliveries verified and delivered)")
     print(f"{'... and an NFT per item (embedded)':36} {nft:8.1f} {nft / limit:9.2f} {nft_cpu:17.2f}"
           "   (py-evm runs each mint in this process)")
+    print(f"{'pipeline --watermark, no endpoint':36} {marked:8.1f} {marked / limit:9.2f} {marked_cpu:17.2f}"
+          f"   ({args.watermark_items} items: embed, JPEG write, read-back check, hash of each copy)")
     print(f"goal: at least 0.80 of limit; against {cores} x 1 core: {bare / naive:.2f} and {full / naive:.2f}")
 
 

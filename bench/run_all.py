@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ("bench_hashing", "bench_fingerprint", "bench_phash_lookup", "bench_pipeline", "bench_outbox",
-           "bench_load", "bench_chain", "bench_confirm")
+BENCHES = ("bench_hashing", "bench_fingerprint", "bench_phash_lookup", "bench_watermark", "bench_pipeline",
+           "bench_outbox", "bench_load", "bench_chain", "bench_confirm")
 
 
 def main() -> int:

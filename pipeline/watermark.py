@@ -122,12 +122,14 @@ MIN_PSNR = 40.0  # a marked image whose changes would cost more is marked more f
 GREY_MODES = ("L", "LA", "I", "I;16", "F")
 
 
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
+
+
 def luma_of(image: Image.Image) -> np.ndarray:
     """The image's luma (ITU-R 601 weights, as JPEG's Y) as a float array."""
     if image.mode in GREY_MODES:
         return np.asarray(image.getchannel(0).convert("F"), dtype=np.float64)
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
-    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+    return np.asarray(image.convert("RGB"), dtype=np.float64) @ LUMA_WEIGHTS
 
 
 def embed(image: Image.Image, payload: bytes) -> Image.Image:
@@ -135,7 +137,7 @@ def embed(image: Image.Image, payload: bytes) -> Image.Image:
     grey = image.mode in GREY_MODES
     base = image.convert("L" if grey else "RGB")
     pixels = np.asarray(base, dtype=np.float64)
-    luma = luma_of(base)
+    luma = pixels if grey else pixels @ LUMA_WEIGHTS
     delta = embed_luma(luma, payload) - luma
     if not grey:
         delta = delta[..., None]
