@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,7 +25,7 @@ from .digest import IngestError
 from .nodes import NodeError
 from .ingest import Caps
 from .progress import RunProgress
-from .runner import RunReport, deliver_outbox, run_pipeline
+from .runner import RunReport, deliver_outbox, run_pipeline, storage_error_line
 from .service import Service
 from .settings import DEFAULT_DATA_DIR, Settings
 from .terminal import err, fail, out
@@ -106,12 +107,17 @@ def command_endpoints(urls: list[str] | None, secrets: list[str] | None, events:
     return result
 
 
+_opened: list[Path] = []  # the database each command opened, for main()'s one line if a write is refused
+
+
 def open_service(data_dir: Path, db: Path | None, **overrides) -> Service:
     """Open the service on a data directory, with one-line errors for what can go wrong."""
     try:
-        return Service(Settings(data_dir=data_dir, db_path=db, **overrides))
+        service = Service(Settings(data_dir=data_dir, db_path=db, **overrides))
     except (OSError, ValueError) as exc:
         fail(f"cannot open state in {data_dir}: {exc}")
+    _opened.append(service.store.path)
+    return service
 
 
 def chain_spec(kind: str, rpc_url: str | None, private_key: str | None, block_time: float | None,
@@ -597,8 +603,13 @@ def chain_up(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a write the database refuses (disk full, read-only) is one line and exit 3."""
+    try:
+        app()
+    except sqlite3.Error as exc:
+        where = _opened[-1] if _opened else Path("(unknown)")
+        err.print(f"[red]error:[/red] {storage_error_line(where, exc, 'the command')}", highlight=False)
+        sys.exit(3)
 
 
 if __name__ == "__main__":

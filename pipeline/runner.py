@@ -271,12 +271,12 @@ async def run_pipeline(
     return run.report
 
 
-def storage_error_line(db: Path, exc: sqlite3.Error) -> str:
+def storage_error_line(db: Path, exc: sqlite3.Error, stopped: str = "the run") -> str:
     """One line for a write the database refused, naming the real cause rather than a failed rollback after it."""
     cause: BaseException = exc
     while "cannot rollback" in str(cause) and isinstance(cause.__context__, sqlite3.Error):
         cause = cause.__context__
-    return (f"database {db} refused a write ({cause}): the run stopped; everything committed before is kept:"
+    return (f"database {db} refused a write ({cause}): {stopped} stopped; everything committed before is kept:"
             " free space or make it writable, then run the same command again")
 
 

@@ -133,3 +133,28 @@ def test_a_read_only_database_is_one_line_changes_nothing_and_the_run_completes_
     assert json.loads(again.stdout)["exit_code"] == 0, again.stderr
     assert records == 9 and statuses == {"batch anchored", "delivery delivered", "record anchored"}
     assert len(ids) == 9 and all(len(v) == 1 for v in ids.values())
+
+
+@pytest.mark.parametrize("command, table", [("verify", "wh_events"), ("endpoint add", "wh_endpoints")])
+def test_other_commands_refused_a_write_say_so_in_one_line_and_exit_3(tmp_path: Path, command: str, table: str):
+    """Not only `run`: a command whose write the database refuses ends in one line, and works once it can write.
+
+    The refusal is the database's own: a trigger that aborts every insert into the table the command writes.
+    """
+    media, data = tmp_path / "media", tmp_path / "state"
+    make_images(media, 1, seed=61)
+    [image] = media.iterdir()
+    assert provsim("run", str(media), "--data-dir", str(data)).returncode == 0
+    db = data / "provsim.db"
+    args = [*command.split(), str(image) if command == "verify" else "http://127.0.0.1:9/hook", "--data-dir", str(data)]
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'no room'); END")
+    refused = provsim(*args)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TRIGGER refuse")
+    [line] = error_lines(refused.stderr)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+    assert line.endswith(f"database {db} refused a write (no room): the command stopped; everything committed"
+                         " before is kept: free space or make it writable, then run the same command again")
+    assert integrity(db) == ["ok"]
+    assert provsim(*args).returncode == 0
