@@ -353,7 +353,7 @@ def record(
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
-    """Show a record: hashes, signature, batch, anchor receipt, NFT."""
+    """Show a record: hashes, signature, batch, anchor receipt, NFT, watermarked copy."""
     service = open_service(data_dir, db)
     try:
         shown = service.describe(record_id)
