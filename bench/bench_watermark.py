@@ -48,6 +48,7 @@ from pipeline.records import Record  # noqa: E402
 from pipeline.runner import run_pipeline  # noqa: E402
 from pipeline.service import Service  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
+from pipeline.signing import load_or_create_secret  # noqa: E402
 from pipeline.verify import CHECKS, verify_file  # noqa: E402
 from pipeline.watermark import MATCH_BIT_ERRORS, bit_errors, payload_of, read  # noqa: E402
 
@@ -320,21 +321,22 @@ class Outcome:
     distance: int  # pHash bits from the original's
 
 
-def edited_copies(marked: str, directory: Path, signature_hex: str, phash: str) -> dict[str, tuple[Path, int, int]]:
+def edited_copies(marked: str, directory: Path, signature_hex: str, phash: str,
+                  key: bytes) -> dict[str, tuple[Path, int, int]]:
     """Write each transformation of a marked copy into directory; for it and the marked copy itself ("none"),
     the path, the bit errors of the payload read back and the pHash distance to the original's."""
     directory.mkdir(parents=True)
     with Image.open(marked) as image:
         rgb = image.convert("RGB")
     paths = {"none": Path(marked)} | {name: edit(rgb, directory / name) for name, edit in TRANSFORMS.items()}
-    return {name: (path, payload_bit_errors(path, signature_hex),
+    return {name: (path, payload_bit_errors(path, signature_hex, key),
                    phash_distance(fingerprint(path).perceptual_hash, phash)) for name, path in paths.items()}
 
 
-def payload_bit_errors(path: Path, signature_hex: str) -> int:
+def payload_bit_errors(path: Path, signature_hex: str, key: bytes) -> int:
     """Bit errors of the watermark payload read from an image file against the record's."""
     with Image.open(path) as image:
-        return bit_errors(read(image).payload, payload_of(signature_hex))
+        return bit_errors(read(image, key).payload, payload_of(signature_hex))
 
 
 def judge(data: dict, rec: Record, errors: int, distance: int) -> Outcome:
@@ -346,15 +348,16 @@ def judge(data: dict, rec: Record, errors: int, distance: int) -> Outcome:
                    confidence=data["confidence"], bit_errors=errors, distance=distance)
 
 
-def read_payload(path: Path) -> bytes:
-    """The watermark payload read from an image file (marked or not)."""
+def read_payload(path: Path, key: bytes) -> bytes:
+    """The watermark payload read from an image file (marked or not) under the key."""
     with Image.open(path) as image:
-        return read(image).payload
+        return read(image, key).payload
 
 
-def nearest_payloads(pool: ProcessPoolExecutor, unmarked: list[Path], payloads: list[bytes]) -> list[int]:
+def nearest_payloads(pool: ProcessPoolExecutor, unmarked: list[Path], payloads: list[bytes], key: bytes) -> list[int]:
     """For each unmarked image, the bit errors of its watermark reading against the nearest marked payload."""
-    return [min(bit_errors(got, p) for p in payloads) for got in pool.map(read_payload, unmarked, chunksize=8)]
+    readings = pool.map(read_payload, unmarked, repeat(key), chunksize=8)
+    return [min(bit_errors(got, p) for p in payloads) for got in readings]
 
 
 def print_unmarked_readings(nearest: list[int], payloads: int) -> None:
@@ -376,7 +379,8 @@ def run_checks(pool: ProcessPoolExecutor, root: Path,
         marked = [(rec, mark) for rec, mark in marked if mark is not None]  # an image refused by the stage: in errors
         edited = pool.map(edited_copies, [mark["path"] for _, mark in marked],
                           [root / "edited" / f"{i:04}" for i in range(len(marked))],
-                          [rec.signature_hex for rec, _ in marked], [rec.perceptual_hash for rec, _ in marked])
+                          [rec.signature_hex for rec, _ in marked], [rec.perceptual_hash for rec, _ in marked],
+                          repeat(service.watermark_key))
         outcomes: dict[str, list[Outcome]] = {name: [] for name in VARIANTS}
         for (rec, _), variants in zip(marked, edited):
             for name, (path, errors, distance) in variants.items():
@@ -431,7 +435,8 @@ def main() -> None:
             made = generate_all(pool, [args.seed, 0], generated, root / "originals")
             others = generate_all(pool, [args.seed, 1], unrelated, root / "unrelated")
             outcomes, psnrs, errors, payloads = run_checks(pool, root, samples + list(made))
-            nearest = nearest_payloads(pool, list(others), payloads)
+            key = load_or_create_secret(root / "state", "watermark")  # the run's watermark key
+            nearest = nearest_payloads(pool, list(others), payloads, key)
 
     print(f"images: {len(samples)} from sample_media/ + {generated} generated (seed {args.seed});"
           f" {len(outcomes['none'])} registered and marked{''.join(f'; refused: {e}' for e in errors)}")

@@ -32,9 +32,9 @@ class Analysis:
                                origin_type="other", mime="application/octet-stream", width=None, height=None))
 
 
-def analyze_file(path: str, cap_image: int, cap_other: int, read_mark: bool = False) -> Analysis:
+def analyze_file(path: str, cap_image: int, cap_other: int, mark_key: bytes | None = None) -> Analysis:
     """Fingerprint and hash one non-empty file (image cap for images, other cap otherwise), and read its watermark
-    payload if asked (images only); raise IngestError naming the file on any problem."""
+    payload under mark_key if one is given (images only); raise IngestError naming the file on any problem."""
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
@@ -48,7 +48,7 @@ def analyze_file(path: str, cap_image: int, cap_other: int, read_mark: bool = Fa
             raise IngestError(path, f"file is {size} bytes, over the cap of {early} bytes")
         looks = fingerprint(path)
         digest = hash_file(path, Caps(cap_image, cap_other).limit_for(looks.mime, path))
-        mark = read_file(path) if read_mark and looks.perceptual_hash is not None else None
+        mark = read_file(path, mark_key) if mark_key is not None and looks.perceptual_hash is not None else None
         return Analysis(digest, looks, mark)
     except IngestError:
         raise

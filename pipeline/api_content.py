@@ -100,12 +100,13 @@ def _origin_type(text: str | None) -> str | None:
     return text
 
 
-async def _analyze_upload(rt: Runtime, upload: Upload, read_mark: bool = False) -> Analysis:
-    """Hash and fingerprint an uploaded file in a worker process (and read its watermark, to verify it)."""
+async def _analyze_upload(rt: Runtime, upload: Upload, mark_key: bytes | None = None) -> Analysis:
+    """Hash and fingerprint an uploaded file in a worker process (and read its watermark under mark_key, to verify
+    it)."""
     caps = rt.settings.caps
     try:
         return await asyncio.get_running_loop().run_in_executor(
-            rt.service.pool, analyze_file, str(upload.path), caps.image, caps.other, read_mark)
+            rt.service.pool, analyze_file, str(upload.path), caps.image, caps.other, mark_key)
     except IngestError as exc:
         raise _ingest_error(exc, FILE_FIELD) from None
 
@@ -224,7 +225,7 @@ async def verify(request: Request, tenant: str = Depends(api_auth.current_tenant
         raise ApiError(415, f"expected multipart/form-data, got {media_type(request) or 'none'}")
     upload = await receive_upload(request, rt.uploads, rt.settings.caps, (FILE_FIELD,))
     try:
-        analysis = await _analyze_upload(rt, upload, read_mark=True)
+        analysis = await _analyze_upload(rt, upload, mark_key=rt.service.watermark_key)
     finally:
         upload.discard()
     data = verify_analysis(rt.service, analysis)  # in this thread: the store's connection belongs to it

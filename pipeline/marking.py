@@ -33,18 +33,19 @@ def copy_name(record_id: str, filename: str, mime: str) -> str:
     return f"{record_id}/{stem}.marked{'.jpg' if mime == 'image/jpeg' else '.png'}"
 
 
-def mark_file(source: str, dest: str, payload: bytes) -> MarkedCopy:
-    """Write the marked copy of the image at source to dest (atomically); raise IngestError naming source."""
+def mark_file(source: str, dest: str, payload: bytes, key: bytes) -> MarkedCopy:
+    """Write the marked copy of the image at source to dest (atomically) under the watermark key; raise
+    IngestError naming source."""
     try:
         with _opened(source) as image:
             upright = ImageOps.exif_transpose(image)
             if min(upright.size) < MIN_SIDE:
                 raise IngestError(source, f"too small to watermark ({upright.width}x{upright.height};"
                                           f" {MIN_SIDE} px a side at least)")
-            _save(watermark.embed(upright, payload), Path(dest))
+            _save(watermark.embed(upright, payload, key), Path(dest))
             with _opened(dest) as written:
                 quality = watermark.psnr(upright, written)
-                wrong = watermark.bit_errors(watermark.read(written).payload, payload)
+                wrong = watermark.bit_errors(watermark.read(written, key).payload, payload)
         if wrong:
             Path(dest).unlink()
             raise IngestError(source, f"not watermarked: the payload did not read back from the marked copy"
@@ -57,11 +58,12 @@ def mark_file(source: str, dest: str, payload: bytes) -> MarkedCopy:
         raise IngestError(source, f"not watermarked: {type(exc).__name__}: {exc}") from exc
 
 
-def read_file(path: str) -> bytes | None:
-    """The payload read from an image file (JPEGs decoded at reduced size), or None if it is not a readable image."""
+def read_file(path: str, key: bytes) -> bytes | None:
+    """The payload read from an image file under the watermark key (JPEGs decoded at reduced size), or None if it
+    is not a readable image."""
     try:
         with _opened(path, reduced=True) as image:
-            return watermark.read(ImageOps.exif_transpose(image)).payload
+            return watermark.read(ImageOps.exif_transpose(image), key).payload
     except Exception:  # not an image, or one the fingerprint step refused already with its reason
         return None
 

@@ -211,7 +211,8 @@ class _Run:
                 return
             try:
                 copy = await asyncio.get_running_loop().run_in_executor(
-                    self.pool, marking.mark_file, local, dest, watermark.payload_of(rec.signature_hex))
+                    self.pool, marking.mark_file, local, dest, watermark.payload_of(rec.signature_hex),
+                    self.service.watermark_key)
             except IngestError as exc:
                 self._refuse(f"{label}: {exc.cause}")
                 return

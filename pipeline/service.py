@@ -26,7 +26,7 @@ from .marking import MarkedCopy
 from .merkle import MerkleTree
 from .records import Batch, ChainTx, Party, Record, Signer as SignerRecord
 from .settings import Settings
-from .signing import Signer
+from .signing import Signer, load_or_create_secret
 from .store import Store
 
 
@@ -72,6 +72,7 @@ class Service:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot use the database {settings.db}: {exc}") from exc
         self.signer = Signer.load_or_create(settings.data_dir, settings.signer)
+        self.watermark_key = load_or_create_secret(settings.data_dir, "watermark")  # keys the marks' layout
         info = self.signer.info()
         self.signer_record = SignerRecord(
             org_name=info["org_name"], org_type=info["org_type"], key_name=info["key_name"],

@@ -148,14 +148,30 @@ def verify_signature(public_key_hex: str, message: bytes, signature: bytes) -> b
     return True
 
 
+def load_or_create_secret(data_dir: Path, name: str, size: int = 32) -> bytes:
+    """The random secret in data_dir/keys/<name>.key, created (mode 0600) on first use."""
+    path = Path(data_dir) / "keys" / f"{name}.key"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        _publish_once(path, os.urandom(size))
+    stored = path.read_bytes()
+    if len(stored) != size:
+        raise ValueError(f"{path} holds {len(stored)} bytes, not {size}")
+    return stored
+
+
 def _create_key_file(pem_path: Path) -> None:
     """Generate a key and publish it at pem_path (mode 0600) unless another process got there first."""
-    pem = Ed25519PrivateKey.generate().private_bytes(
+    _publish_once(pem_path, Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    temporary = _write_temporary(pem_path, pem, KEY_FILE_MODE)
+    ))
+
+
+def _publish_once(path: Path, data: bytes) -> None:
+    """Write data to path (mode 0600) unless another process got there first: the first writer wins."""
+    temporary = _write_temporary(path, data, KEY_FILE_MODE)
     try:
-        os.link(temporary, pem_path)
+        os.link(temporary, path)
     except FileExistsError:
         pass
     finally:

@@ -41,7 +41,7 @@ def nearest_by_phash(service: Service, phash: str) -> tuple[str | None, int | No
 def verify_file(service: Service, path: Path) -> dict:
     """Run the checks on one file and return the `content.verified` data."""
     caps = service.settings.caps
-    return verify_analysis(service, analyze_file(str(path), caps.image, caps.other, read_mark=True))
+    return verify_analysis(service, analyze_file(str(path), caps.image, caps.other, service.watermark_key))
 
 
 def watermark_match(bit_errors: int | None) -> dict:

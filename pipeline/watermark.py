@@ -1,6 +1,7 @@
 """Invisible 128-bit image watermark: embed into and extract from the DWT-DCT domain of a fixed-size luma grid."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ GRID = 512  # the luma is read on a GRID x GRID canvas, so any rescaled copy map
 BLOCK = 8
 BAND = ((2, 1), (1, 2), (3, 0), (0, 3), (2, 2), (3, 1), (1, 3), (4, 0), (0, 4))  # mid-low DCT positions per block
 MARGIN = 8.0  # each bit's correlation is pushed at least this far from zero
-KEY = b"provsim-watermark-v1"
+DOMAIN = b"provsim-watermark-v1"  # the layout comes from SHA-256(DOMAIN + the deployment's secret watermark key)
 
 _DCT = np.array([[np.sqrt((1 if k == 0 else 2) / BLOCK) * np.cos(np.pi * (2 * n + 1) * k / (2 * BLOCK))
                   for n in range(BLOCK)] for k in range(BLOCK)])
@@ -31,16 +32,15 @@ def bit_errors(a: bytes, b: bytes) -> int:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
-def _layout() -> tuple[np.ndarray, np.ndarray]:
-    """Which bit each band coefficient carries and its +-1 chip, from a fixed keyed permutation."""
+@functools.lru_cache(maxsize=8)
+def _layout(key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Which bit each band coefficient carries and its +-1 chip: a permutation and signs drawn from the key, so
+    without the key the mark can be neither read nor written."""
     cells = (GRID // 2 // BLOCK) ** 2 * len(BAND)
-    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(KEY).digest()[:8], "big"))
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(DOMAIN + key).digest(), "big"))
     owner = rng.permutation(np.arange(cells) % PAYLOAD_BITS)
     chips = rng.choice(np.array([-1.0, 1.0]), size=cells)
     return owner, chips
-
-
-_OWNER, _CHIPS = _layout()
 
 
 def _grid(luma: np.ndarray) -> np.ndarray:
@@ -70,9 +70,10 @@ def _rebuild(coeffs: np.ndarray, parts: tuple) -> np.ndarray:
     return pywt.idwt2((approx, details), "haar")
 
 
-def _correlations(coeffs: np.ndarray) -> np.ndarray:
+def _correlations(coeffs: np.ndarray, key: bytes) -> np.ndarray:
     """Each bit's mean chip-weighted coefficient: positive reads as 1, negative as 0."""
-    return np.bincount(_OWNER, weights=coeffs * _CHIPS, minlength=PAYLOAD_BITS) / np.bincount(_OWNER)
+    owner, chips = _layout(key)
+    return np.bincount(owner, weights=coeffs * chips, minlength=PAYLOAD_BITS) / np.bincount(owner)
 
 
 def _bits(payload: bytes) -> np.ndarray:
@@ -88,28 +89,29 @@ class Reading:
     strengths: tuple[float, ...]
 
 
-def read_luma(luma: np.ndarray) -> Reading:
+def read_luma(luma: np.ndarray, key: bytes) -> Reading:
     """Read the payload from a luma array of any size."""
-    corr = _correlations(_band(_grid(luma))[0])
+    corr = _correlations(_band(_grid(luma))[0], key)
     return Reading(np.packbits(corr > 0).tobytes(), tuple(float(abs(c)) for c in corr))
 
 
-def embed_luma(luma: np.ndarray, payload: bytes, rounds: int = 2) -> np.ndarray:
+def embed_luma(luma: np.ndarray, payload: bytes, key: bytes, rounds: int = 2) -> np.ndarray:
     """The luma with the payload embedded (float, unclipped); a second round makes up for resampling losses (a
     third was measured to add under 0.1 to the weakest bit's correlation)."""
     if len(payload) != PAYLOAD_BYTES:
         raise ValueError(f"payload must be {PAYLOAD_BYTES} bytes, not {len(payload)}")
     want = _bits(payload)
+    owner, chips = _layout(key)
     height, width = luma.shape
     marked = luma.astype(np.float64)
     for _ in range(rounds):
         grid = _grid(marked)
         coeffs, parts = _band(grid)
-        corr = _correlations(coeffs)
+        corr = _correlations(coeffs, key)
         short = np.maximum(MARGIN - want * corr, 0.0)  # how far each bit's correlation falls short of the margin
         if not short.any():
             break
-        moved = coeffs + (want * short)[_OWNER] * _CHIPS
+        moved = coeffs + (want * short)[owner] * chips
         residual = _rebuild(moved, parts) - grid
         up = Image.fromarray(residual.astype(np.float32), "F").resize((width, height), Image.Resampling.BICUBIC)
         marked = marked + np.asarray(up, dtype=np.float64)
@@ -132,13 +134,13 @@ def luma_of(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.float64) @ LUMA_WEIGHTS
 
 
-def embed(image: Image.Image, payload: bytes) -> Image.Image:
+def embed(image: Image.Image, payload: bytes, key: bytes) -> Image.Image:
     """A marked copy of the image (8-bit grey or RGB, alpha kept): its luma moved equally in every colour channel."""
     grey = image.mode in GREY_MODES
     base = image.convert("L" if grey else "RGB")
     pixels = np.asarray(base, dtype=np.float64)
     luma = pixels if grey else pixels @ LUMA_WEIGHTS
-    delta = embed_luma(luma, payload) - luma
+    delta = embed_luma(luma, payload, key) - luma
     if not grey:
         delta = delta[..., None]
     mse = float(np.mean((np.clip(pixels + delta, 0, 255) - pixels) ** 2))
@@ -150,9 +152,9 @@ def embed(image: Image.Image, payload: bytes) -> Image.Image:
     return marked
 
 
-def read(image: Image.Image) -> Reading:
+def read(image: Image.Image, key: bytes) -> Reading:
     """Read the payload from an image (a marked copy, or any rescaled or re-encoded copy of one)."""
-    return read_luma(luma_of(image))
+    return read_luma(luma_of(image), key)
 
 
 def psnr(original: Image.Image, marked: Image.Image) -> float:

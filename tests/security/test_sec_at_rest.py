@@ -21,6 +21,7 @@ def test_state_made_by_the_cli_is_private_even_under_an_open_umask(tmp_path: Pat
     assert mode(data) == 0o700, oct(mode(data))
     assert mode(data / "keys") == 0o700, oct(mode(data / "keys"))
     assert mode(data / "keys" / "production.pem") == 0o600
+    assert mode(data / "keys" / "watermark.key") == 0o600 and (data / "keys" / "watermark.key").stat().st_size == 32
     assert mode(data / "provsim.db") == 0o600
     for side in ("provsim.db-wal", "provsim.db-shm"):
         if (data / side).exists():  # SQLite removes them when the last connection closes cleanly

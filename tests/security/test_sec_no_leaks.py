@@ -67,7 +67,8 @@ def test_run_retry_and_deliveries_never_print_the_secrets(tmp_path: Path):
         receiver.close()
     assert run.returncode == 1 and as_json.returncode == 1, "deliveries to the closed port fail"
     assert any(r.verified for r in receiver.receiver.received) and receiver.receiver.received[0].verified
-    secrets = {"flaky": flaky, "dead": dead, "signing key": pem_body(data / "keys" / "production.pem")}
+    secrets = {"flaky": flaky, "dead": dead, "signing key": pem_body(data / "keys" / "production.pem"),
+               "watermark key": (data / "keys" / "watermark.key").read_bytes().hex()}
     for name, proc in (("run", run), ("run --json", as_json), ("deliveries", listed), ("retry", retried)):
         assert leaks(output(proc), secrets) == [], name
     assert leaks(json.dumps(failed), secrets) == []
