@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import api_auth
@@ -179,7 +179,18 @@ async def register_content(request: Request, tenant: str = Depends(api_auth.curr
     record_id, fresh = _register(rt, tenant, analysis, path, filename, origin, context)
     if not fresh:
         return JSONResponse({"record_id": record_id, "status": "already_registered"}, status_code=200)
+    await _watermark(rt, record_id, path)
     return {"record_id": record_id, "status": "pending"}
+
+
+async def _watermark(rt: Runtime, record_id: str, path: Path | None) -> None:
+    """With --watermark, write a new record's marked copy; an image that cannot be marked keeps its record."""
+    rec = rt.service.store.record(record_id)
+    if rt.settings.watermark and path is not None and rt.service.needs_mark(rec):
+        try:
+            await rt.service.write_marked_copy(rec, str(path))
+        except IngestError:  # too small, or the payload did not read back: no copy, GET .../marked says so
+            pass
 
 
 @router.post("/v0/provenance/register", status_code=202, tags=["royal"], summary="Royal: register a file by URL",
@@ -203,6 +214,8 @@ async def royal_register(request: Request, tenant: str = Depends(api_auth.curren
             raise ApiError(422, f"content_hash: the file's BLAKE3 is {analysis.digest.blake3}", "content_hash")
         name = body.name or _url_name(body.file_url) or path.name
         record_id, fresh = _register(rt, tenant, analysis, path, name, None, body.context, originator)
+        if fresh:
+            await _watermark(rt, record_id, path)
     if not fresh:
         return JSONResponse({"id": record_id, "status": "already_registered"}, status_code=200)
     return {"id": record_id}
@@ -242,4 +255,25 @@ async def get_record(record_id: str, request: Request, tenant: str = Depends(api
     if shown is None:
         raise ApiError(404, f"no record {record_id}")
     api_auth.check_record_owner(service.store, record_id, tenant)
+    if shown["watermark"] is not None:  # the server's own path stays on the server
+        shown["watermark"] = {**{k: v for k, v in shown["watermark"].items() if k != "path"},
+                              "url": f"/api/v1/records/{record_id}/marked"}
     return shown
+
+
+@router.get("/api/v1/records/{record_id}/marked", tags=["content"], summary="Download a record's watermarked copy",
+            response_class=FileResponse,
+            responses={200: {"description": "The marked copy", "content": {"image/jpeg": {}, "image/png": {}}}})
+async def get_marked_copy(record_id: str, request: Request,
+                          tenant: str = Depends(api_auth.current_tenant)) -> FileResponse:
+    """The watermarked copy of one of the tenant's records (written when the server runs with --watermark)."""
+    store = runtime(request).service.store
+    if store.record(record_id) is None:
+        raise ApiError(404, f"no record {record_id}")
+    api_auth.check_record_owner(store, record_id, tenant)
+    marked = store.watermark(record_id)
+    if marked is None or not Path(marked["path"]).is_file():
+        raise ApiError(404, f"record {record_id} has no watermarked copy (the server marks images of 128 px a side"
+                            " or more when it runs with --watermark)")
+    path = Path(marked["path"])
+    return FileResponse(path, media_type="image/jpeg" if path.suffix == ".jpg" else "image/png", filename=path.name)

@@ -536,13 +536,14 @@ def serve(
     block_time: BlockTime = None,
     nft: MintNfts = True,
     allow_private: AllowPrivate = False,
+    watermark: Watermark = False,
     data_dir: DataDir = DEFAULT_DATA_DIR,
     db: Db = None,
 ) -> None:
     """Serve the HTTP API (Tectra's and Royal's shapes) until Ctrl-C; keys come from `provsim apikey create`."""
     from .api import run_server
 
-    settings = Settings(data_dir=data_dir, db_path=db, **pipeline_options(
+    settings = Settings(data_dir=data_dir, db_path=db, watermark=watermark, **pipeline_options(
         batch_size, batch_interval, max_image_mb, max_other_mb, time_scale, chain, rpc_url, private_key,
         confirmations, block_time, nft, allow_private))
     run_server(settings, host=host, port=port)

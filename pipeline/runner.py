@@ -16,7 +16,7 @@ from emitter.clock import Clock
 from emitter.engine import DeliveryEngine
 from emitter.sender import AiohttpSender, Sender
 
-from . import marking, watermark
+from . import marking
 from .analyze import Analysis, analyze_files
 from .batcher import Batcher
 from .digest import IngestError
@@ -204,24 +204,16 @@ class _Run:
         self.engine.notify()
 
     async def _mark(self, rec: Record, local: str, label: str) -> None:
-        """Write a registered image's watermarked copy in a worker and keep it; a failure is one line, the record stands."""
-        dest = str(self.service.settings.marked_dir / marking.copy_name(rec.id, rec.original_filename, rec.mime))
+        """Write a registered image's watermarked copy and keep it; a failure is one line, the record stands."""
         async with self.slots:
             if self.report.storage_error:
                 return
             try:
-                copy = await asyncio.get_running_loop().run_in_executor(
-                    self.pool, marking.mark_file, local, dest, watermark.payload_of(rec.signature_hex),
-                    self.service.watermark_key)
+                self.report.marked[rec.id] = await self.service.write_marked_copy(rec, local)
             except IngestError as exc:
                 self._refuse(f"{label}: {exc.cause}")
-                return
-        try:
-            self.service.record_marked(rec, copy)
-        except sqlite3.Error as exc:
-            self._storage_failed(exc)
-            return
-        self.report.marked[rec.id] = copy
+            except sqlite3.Error as exc:
+                self._storage_failed(exc)
 
     def _refuse(self, message: str) -> None:
         """Count one refused item with its one-line reason."""

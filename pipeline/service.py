@@ -1,6 +1,7 @@
 """The provenance service of one process: store, signing key and chain, and each state change."""
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import sqlite3
 import os
@@ -17,7 +18,7 @@ from emitter.clock import iso_utc
 from emitter.endpoint import Endpoint
 from emitter.event import Event
 
-from . import royal_events, tectra_events, watermark
+from . import marking, royal_events, tectra_events, watermark
 from .analyze import Analysis, die_with
 from .chain import AnchorReceipt, Chain, MintReceipt, SentTx
 from .connect import connected
@@ -341,6 +342,15 @@ class Service:
             return False
         marked = self.store.watermark(rec.id)
         return marked is None or not Path(marked["path"]).is_file()
+
+    async def write_marked_copy(self, rec: Record, local: str) -> MarkedCopy:
+        """Write a registered image's marked copy (from its file at `local`) in a worker and keep it; IngestError
+        naming the file if it cannot be marked, sqlite3.Error if it cannot be kept."""
+        dest = str(self.settings.marked_dir / marking.copy_name(rec.id, rec.original_filename, rec.mime))
+        copy = await asyncio.get_running_loop().run_in_executor(
+            self.pool, marking.mark_file, local, dest, watermark.payload_of(rec.signature_hex), self.watermark_key)
+        self.record_marked(rec, copy)
+        return copy
 
     def record_marked(self, rec: Record, copy: MarkedCopy) -> None:
         """Keep a record's marked copy: its payload becomes findable, and its SHA-256 matches the record."""
