@@ -336,7 +336,7 @@ def edited_copies(marked: str, directory: Path, signature_hex: str, phash: str,
 def payload_bit_errors(path: Path, signature_hex: str, key: bytes) -> int:
     """Bit errors of the watermark payload read from an image file against the record's."""
     with Image.open(path) as image:
-        return bit_errors(read(image, key).payload, payload_of(signature_hex))
+        return bit_errors(read(image, key), payload_of(signature_hex))
 
 
 def judge(data: dict, rec: Record, errors: int, distance: int) -> Outcome:
@@ -351,7 +351,7 @@ def judge(data: dict, rec: Record, errors: int, distance: int) -> Outcome:
 def read_payload(path: Path, key: bytes) -> bytes:
     """The watermark payload read from an image file (marked or not) under the key."""
     with Image.open(path) as image:
-        return read(image, key).payload
+        return read(image, key)
 
 
 def nearest_payloads(pool: ProcessPoolExecutor, unmarked: list[Path], payloads: list[bytes], key: bytes) -> list[int]:

@@ -45,7 +45,7 @@ def mark_file(source: str, dest: str, payload: bytes, key: bytes) -> MarkedCopy:
             _save(watermark.embed(upright, payload, key), Path(dest))
             with _opened(dest) as written:
                 quality = watermark.psnr(upright, written)
-                wrong = watermark.bit_errors(watermark.read(written, key).payload, payload)
+                wrong = watermark.bit_errors(watermark.read(written, key), payload)
         if wrong:
             Path(dest).unlink()
             raise IngestError(source, f"not watermarked: the payload did not read back from the marked copy"
@@ -63,7 +63,7 @@ def read_file(path: str, key: bytes) -> bytes | None:
     is not a readable image."""
     try:
         with _opened(path, reduced=True) as image:
-            return watermark.read(ImageOps.exif_transpose(image), key).payload
+            return watermark.read(ImageOps.exif_transpose(image), key)
     except Exception:  # not an image, or one the fingerprint step refused already with its reason
         return None
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
 
 import numpy as np
 import pywt
@@ -16,6 +15,9 @@ GRID = 512  # the luma is read on a GRID x GRID canvas, so any rescaled copy map
 BLOCK = 8
 BAND = ((2, 1), (1, 2), (3, 0), (0, 3), (2, 2), (3, 1), (1, 3), (4, 0), (0, 4))  # mid-low DCT positions per block
 MARGIN = 8.0  # each bit's correlation is pushed at least this far from zero
+MIN_PSNR = 40.0  # a marked image whose changes would cost more is marked more faintly, to exactly this PSNR
+GREY_MODES = ("L", "LA", "I", "I;16", "F")
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R 601, as JPEG's Y
 DOMAIN = b"provsim-watermark-v1"  # the layout comes from SHA-256(DOMAIN + the deployment's secret watermark key)
 
 _DCT = np.array([[np.sqrt((1 if k == 0 else 2) / BLOCK) * np.cos(np.pi * (2 * n + 1) * k / (2 * BLOCK))
@@ -81,18 +83,9 @@ def _bits(payload: bytes) -> np.ndarray:
     return np.unpackbits(np.frombuffer(payload, np.uint8)).astype(np.float64) * 2 - 1
 
 
-@dataclass(frozen=True)
-class Reading:
-    """A payload read from an image, with each bit's strength (how far its correlation is from zero)."""
-
-    payload: bytes
-    strengths: tuple[float, ...]
-
-
-def read_luma(luma: np.ndarray, key: bytes) -> Reading:
+def read_luma(luma: np.ndarray, key: bytes) -> bytes:
     """Read the payload from a luma array of any size."""
-    corr = _correlations(_band(_grid(luma))[0], key)
-    return Reading(np.packbits(corr > 0).tobytes(), tuple(float(abs(c)) for c in corr))
+    return np.packbits(_correlations(_band(_grid(luma))[0], key) > 0).tobytes()
 
 
 def embed_luma(luma: np.ndarray, payload: bytes, key: bytes, rounds: int = 2) -> np.ndarray:
@@ -118,17 +111,8 @@ def embed_luma(luma: np.ndarray, payload: bytes, key: bytes, rounds: int = 2) ->
     return marked
 
 
-MIN_PSNR = 40.0  # a marked image whose changes would cost more is marked more faintly, to exactly this PSNR
-
-
-GREY_MODES = ("L", "LA", "I", "I;16", "F")
-
-
-LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
-
-
 def luma_of(image: Image.Image) -> np.ndarray:
-    """The image's luma (ITU-R 601 weights, as JPEG's Y) as a float array."""
+    """The image's luma as a float array."""
     if image.mode in GREY_MODES:
         return np.asarray(image.getchannel(0).convert("F"), dtype=np.float64)
     return np.asarray(image.convert("RGB"), dtype=np.float64) @ LUMA_WEIGHTS
@@ -152,7 +136,7 @@ def embed(image: Image.Image, payload: bytes, key: bytes) -> Image.Image:
     return marked
 
 
-def read(image: Image.Image, key: bytes) -> Reading:
+def read(image: Image.Image, key: bytes) -> bytes:
     """Read the payload from an image (a marked copy, or any rescaled or re-encoded copy of one)."""
     return read_luma(luma_of(image), key)
 
