@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from api_support import ApiServer, image_bytes, make_keys, poll, server_settings
 from PIL import Image
+
+HARBOR = Path(__file__).resolve().parents[2] / "sample_media" / "harbor.jpg"  # a photo-like 1024x768 JPEG
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,7 @@ def marking_api(tmp_path_factory):
 def test_an_upload_gets_a_marked_copy_that_its_owner_alone_downloads_and_that_verifies(marking_api):
     server, clients = marking_api
     acme = clients["acme"]
-    original = image_bytes(701, size=(320, 240))
+    original = HARBOR.read_bytes()
     record_id = acme.post("/api/v1/content", files={"file": ("m.jpg", original, "image/jpeg")}).json()["record_id"]
     shown = poll(lambda: acme.get(f"/api/v1/records/{record_id}").json(),
                  lambda r: r["blockchain_status"] == "anchored")
@@ -37,7 +40,7 @@ def test_an_upload_gets_a_marked_copy_that_its_owner_alone_downloads_and_that_ve
     assert clients["globex"].get(shown["watermark"]["url"]).status_code == 403
 
     smaller = io.BytesIO()
-    Image.open(io.BytesIO(download.content)).resize((240, 180)).save(smaller, format="JPEG", quality=75)
+    Image.open(io.BytesIO(download.content)).resize((512, 384)).save(smaller, format="JPEG", quality=75)
     result = acme.post("/api/v1/verify", files={"file": ("c.jpg", smaller.getvalue(), "image/jpeg")}).json()
     assert result["record_id"] == record_id and result["authentic"] is True
     assert result["checks"]["watermark"]["passed"] is True
