@@ -89,8 +89,12 @@ async def _demo(service: Service, media: Path, out: Console, err: Console) -> in
     # The copies match their original perceptually; one original shows an exact match as well; with the
     # watermark stage, one marked copy does too, and a shrunk, re-compressed copy of it carries its payload.
     to_verify = copies + [Path(r.source) for r in report.registered if r.perceptual_hash][:1]
-    for marked in list(report.marked.values())[:1]:
-        to_verify += [Path(marked.path), _shared_copy(Path(marked.path), service.settings.data_dir / "shared")]
+    # A photo shows it best (hard-edged drawings carry a fainter mark): JPEG originals first, then by name.
+    marked = sorted((r for r in report.registered if r.id in report.marked),
+                    key=lambda r: (r.mime != "image/jpeg", r.original_filename))
+    for rec in marked[:1]:
+        copy = Path(report.marked[rec.id].path)
+        to_verify += [copy, _shared_copy(copy, service.settings.data_dir / "shared")]
     checks = [(p, verify_file(service, p)) for p in to_verify]
     for _, data in checks:
         service.emit_verified(data)
