@@ -95,6 +95,17 @@ def test_disguised_literals_are_read_as_resolvers_read_them(host: str, message: 
     assert str(info.value) == f"refused: {message} {HINT}"
 
 
+def refusal(url: str, directory: Path, transport: httpx.AsyncBaseTransport | None = None) -> IngestError:
+    """The IngestError a fetch of url raises through make_client(transport) (the guarded default if None)."""
+    async def main():
+        async with make_client(transport) as client:
+            await fetch(SourceItem(url, "url", url), directory, client, CAPS, deadline=10)
+
+    with pytest.raises(IngestError) as info:
+        asyncio.run(main())
+    return info.value
+
+
 @pytest.mark.parametrize("host", ["example.com", "1e100.net", "abc", "deadbeef", "cafe.example", "123.example"])
 def test_names_are_not_literals(host: str):
     assert parse_literal(host) is None
@@ -269,27 +280,14 @@ def test_a_slow_resolver_ends_at_the_connect_timeout():
                                   "[::1]"])
 def test_the_default_client_refuses_disguised_loopback_literals(tmp_path: Path, host: str):
     url = f"http://{host}:9/a.jpg"
-
-    async def main():
-        async with make_client() as client:
-            await fetch(SourceItem(url, "url", url), tmp_path, client, CAPS, deadline=10)
-
-    with pytest.raises(IngestError) as info:
-        asyncio.run(main())
-    assert str(info.value).startswith(f"{url}: refused: {host.strip('[]')} is ")
-    assert str(info.value).endswith(HINT)
+    error = str(refusal(url, tmp_path))
+    assert error.startswith(f"{url}: refused: {host.strip('[]')} is ")
+    assert error.endswith(HINT)
 
 
 def test_a_literal_httpx_cannot_parse_is_still_refused(tmp_path: Path):
     url = "http://0177.0.0.1:9/a.jpg"
-
-    async def main():
-        async with make_client() as client:
-            await fetch(SourceItem(url, "url", url), tmp_path, client, CAPS, deadline=10)
-
-    with pytest.raises(IngestError) as info:
-        asyncio.run(main())
-    assert str(info.value) == f"{url}: InvalidURL: Invalid IPv4 address: '0177.0.0.1'"
+    assert str(refusal(url, tmp_path)) == f"{url}: InvalidURL: Invalid IPv4 address: '0177.0.0.1'"
 
 
 class NoConnections(httpx.AsyncBaseTransport):
@@ -302,14 +300,7 @@ class NoConnections(httpx.AsyncBaseTransport):
 
 def test_urls_with_credentials_are_refused_before_any_request(tmp_path: Path):
     url = "http://user:secret@files.test/a.jpg"
-
-    async def main():
-        async with make_client(NoConnections()) as client:
-            await fetch(SourceItem(url, "url", url), tmp_path, client, CAPS)
-
-    with pytest.raises(IngestError) as info:
-        asyncio.run(main())
-    assert str(info.value) == f"{url}: refused: URLs with credentials are not fetched"
+    assert str(refusal(url, tmp_path, NoConnections())) == f"{url}: refused: URLs with credentials are not fetched"
 
 
 def test_a_redirect_to_another_scheme_is_refused(tmp_path: Path):
@@ -337,11 +328,4 @@ def test_the_client_ignores_environment_proxies(monkeypatch: pytest.MonkeyPatch)
 
 def test_an_unparsable_url_is_one_line(tmp_path: Path):
     url = "http://[::1/a.jpg"
-
-    async def main():
-        async with make_client(NoConnections()) as client:
-            await fetch(SourceItem(url, "url", url), tmp_path, client, CAPS)
-
-    with pytest.raises(IngestError) as info:
-        asyncio.run(main())
-    assert str(info.value) == f"{url}: invalid URL: Invalid IPv6 URL"
+    assert str(refusal(url, tmp_path, NoConnections())) == f"{url}: invalid URL: Invalid IPv6 URL"
